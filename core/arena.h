@@ -1,0 +1,35 @@
+/*
+ * arena.h - per-request bump allocator with a hard cap.
+ *
+ * An arena owns a chain of blocks. Everything allocated from it is freed at
+ * once by arena_reset() or arena_destroy(). An allocation that would take the
+ * arena past its cap returns NULL instead of aborting: callers turn that into
+ * SONDE_ERR_LIMIT / SONDE_ERR_NOMEM. Not thread-safe: one owner at a time
+ * (ownership may move between threads through a ring).
+ */
+#ifndef SONDE_CORE_ARENA_H
+#define SONDE_CORE_ARENA_H
+
+#include <stddef.h>
+
+typedef struct arena arena;
+
+/* block_size: size of each malloc'd block (larger requests get their own block).
+ * cap: maximum total bytes handed out; 0 means SIZE_MAX. NULL on OOM. */
+arena *arena_create(size_t block_size, size_t cap);
+void arena_destroy(arena *a); /* NULL is a no-op */
+
+/* 16-byte aligned; NULL when the cap is reached or malloc fails. n == 0 is valid. */
+void *arena_alloc(arena *a, size_t n);
+/* Zeroed; NULL on overflow of n * size, cap or OOM. */
+void *arena_calloc(arena *a, size_t n, size_t size);
+/* Grows the most recent allocation in place when possible, else copies. */
+void *arena_realloc(arena *a, void *p, size_t old_n, size_t new_n);
+/* Copies n bytes and NUL-terminates. */
+char *arena_strndup(arena *a, const char *s, size_t n);
+/* Frees all allocations but keeps the first block for reuse. */
+void arena_reset(arena *a);
+/* Bytes handed out so far (not counting block slack). */
+size_t arena_used(const arena *a);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * remote_write.h - Prometheus remote-write 1.0 decoding and validation.
+ *
+ * rw_decode() takes the HTTP body exactly as received (snappy block format),
+ * checks the declared uncompressed length against limits->max_decoded before
+ * allocating, decompresses into the arena, unpacks the protobuf with protobuf-c
+ * using the arena as ProtobufCAllocator, validates (label names non-empty and
+ * unique, names and values valid UTF-8, Prometheus 3 rules), sorts labels a
+ * sender left unsorted, and returns canonical sonde_series in the arena.
+ * Stale-marker NaNs are preserved bit-exact.
+ *
+ * Thread: any (pure function of its inputs). Errors: SONDE_ERR_LIMIT (size
+ * caps), SONDE_ERR_INVALID (snappy, protobuf or validation), SONDE_ERR_NOMEM
+ * (arena cap). err receives a message naming the offending series/label.
+ */
+#ifndef SONDE_REMOTE_WRITE_H
+#define SONDE_REMOTE_WRITE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/arena.h"
+#include "../core/series.h"
+#include "../core/status.h"
+
+typedef struct rw_limits {
+    size_t max_decoded;       /* max uncompressed bytes (default 64 MiB) */
+    size_t max_series;        /* per request (default 1,000,000) */
+    size_t max_labels;        /* per series (default 128) */
+    size_t max_label_name;    /* bytes (default 1024) */
+    size_t max_label_value;   /* bytes (default 16 KiB) */
+} rw_limits;
+
+void rw_limits_defaults(rw_limits *l);
+
+typedef struct rw_result {
+    sonde_series *series;
+    size_t nseries;
+    size_t nsamples;
+    size_t nsorted; /* series whose labels we had to sort */
+} rw_result;
+
+sonde_status rw_decode(arena *a, const uint8_t *body, size_t len, const rw_limits *limits,
+                       rw_result *out, char *err, size_t errlen);
+
+/* Snappy block decompression with the cap checked before allocation
+ * (exposed for tests and other snappy bodies such as Loki push). */
+sonde_status rw_snappy_decode(arena *a, const uint8_t *in, size_t n, size_t max_out,
+                              uint8_t **out, size_t *out_len, char *err, size_t errlen);
+
+#endif
