@@ -7,9 +7,9 @@
  * Threads: storage_open() starts one committer thread ("storage-commit") and
  * cfg->agg_shards aggregator threads ("agg-N"). storage_submit() may be called
  * from any thread. The read functions may be called from any thread
- * concurrently with ingestion; they see every sample whose batch was
- * acknowledged before the call started (read-your-writes after a 2xx)...
- * see storage/README.md for the exact visibility rule.
+ * concurrently with ingestion. Read-your-writes: a read first waits (bounded,
+ * 2 s) until the aggregator has applied every batch that was committed before
+ * the read began, so a query issued after a 2xx sees that write.
  *
  * Write path: a decoded request becomes a storage_batch (id = content hash of
  * tenant, kind and payload). The committer group-commits batches to RocksDB
@@ -31,6 +31,17 @@
 
 typedef struct storage storage;
 
+typedef enum storage_batch_kind {
+    STORAGE_BATCH_REMOTE_WRITE_V1 = 1, /* payload: the snappy-compressed WriteRequest as received */
+} storage_batch_kind;
+
+/* Decodes a logged payload again during replay (storage does not know the
+ * wire formats; ingest wires remote_write's decoder in here). On SONDE_OK,
+ * *decoded owns *series. */
+typedef sonde_status (*storage_decode_fn)(void *ctx, storage_batch_kind kind, const void *payload,
+                                          size_t len, arena **decoded, sonde_series **series,
+                                          size_t *nseries);
+
 typedef struct storage_config {
     const char *data_dir;
     bool fsync;                       /* sync the WAL at every group commit */
@@ -41,6 +52,8 @@ typedef struct storage_config {
     int64_t checkpoint_interval_ms;   /* head flush + batch-log truncation (default 60s) */
     int64_t chunk_max_span_ms;        /* a head chunk is cut after this span (default 2h) */
     uint32_t chunk_max_samples;       /* ... or this many samples (default 120) */
+    storage_decode_fn decode;         /* required for replay */
+    void *decode_ctx;
 } storage_config;
 
 /* Fills defaults for every zero field. */
@@ -57,10 +70,6 @@ bool storage_ready(storage *st);
 void storage_close(storage *st);
 
 /* ---- write path ---- */
-
-typedef enum storage_batch_kind {
-    STORAGE_BATCH_REMOTE_WRITE_V1 = 1, /* payload: the snappy-compressed WriteRequest as received */
-} storage_batch_kind;
 
 typedef struct storage_batch storage_batch;
 
