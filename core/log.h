@@ -11,6 +11,8 @@
 #ifndef SONDE_CORE_LOG_H
 #define SONDE_CORE_LOG_H
 
+#include <stddef.h>
+
 typedef enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 
 void log_set_level(log_level lvl);
@@ -18,6 +20,12 @@ void log_set_level(log_level lvl);
 int log_level_parse(const char *s, log_level *out);
 void log_emit(log_level lvl, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Writes s[0..n) as a logfmt value into dst: bare when it has no space, '=',
+ * '"' or control character, else double-quoted with \" \\ \n and \xNN
+ * escapes. Truncates with "..." to fit. Returns dst (NUL-terminated; "" when
+ * dstlen is too small to hold a quoted value). Any thread. */
+const char *log_quote(char *dst, size_t dstlen, const char *s, size_t n);
 
 #define log_debug(ev, ...) log_emit(LOG_DEBUG, ev, __VA_ARGS__)
 #define log_info(ev, ...) log_emit(LOG_INFO, ev, __VA_ARGS__)

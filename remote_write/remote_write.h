@@ -33,13 +33,35 @@ typedef struct rw_limits {
 
 void rw_limits_defaults(rw_limits *l);
 
+/* One metadata entry (remote-write 1.0 field 3, sent by Prometheus but outside
+ * the 1.0 spec). Strings point into the arena, are not NUL-terminated, and are
+ * valid UTF-8; entries that are not are dropped. */
+typedef struct rw_metadata {
+    int type; /* 0 unknown, 1 counter, 2 gauge, 3 histogram, 4 gaugehistogram,
+                 5 summary, 6 info, 7 stateset (Prometheus' MetricType) */
+    const char *family;
+    size_t family_len;
+    const char *help;
+    size_t help_len;
+    const char *unit;
+    size_t unit_len;
+} rw_metadata;
+
 typedef struct rw_result {
-    sonde_series *series;
+    sonde_series *series; /* only series with at least one float sample */
     size_t nseries;
     size_t nsamples;
     size_t nsorted; /* series whose labels we had to sort */
+    /* Counted, not returned (not stored yet): native histogram samples and
+     * exemplars. Lets the caller account for what it dropped. */
+    size_t nhistograms;
+    size_t nexemplars;
+    rw_metadata *metadata;
+    size_t nmetadata;
 } rw_result;
 
+/* limits NULL means rw_limits_defaults(). On success everything in *out lives
+ * in the arena `a`; err gets a message on every failure (it is "" on success). */
 sonde_status rw_decode(arena *a, const uint8_t *body, size_t len, const rw_limits *limits,
                        rw_result *out, char *err, size_t errlen);
 
