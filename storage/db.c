@@ -1,0 +1,159 @@
+/*
+ * db.c - the RocksDB database: open with column families, options, meta
+ * helpers, write helper, close.
+ *
+ * Column families (see README.md for the key layouts): batches, batch_ids,
+ * series, chunks, meta (and RocksDB's mandatory "default", unused).
+ * Compression: LZ4 above, zstd at the bottommost level.
+ *
+ * Threads: open/close on the caller of storage_open/close; the handles are
+ * thread-safe and shared by the committer, shards and readers.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../core/log.h"
+#include "storage_internal.h"
+
+#define STORAGE_SCHEMA_VERSION 1
+
+static const char *cf_names[CF_COUNT] = {"default", "batches", "batch_ids",
+                                         "series",  "chunks",  "meta"};
+
+sonde_status storage_db_open(storage *st, char *err, size_t errlen)
+{
+    if (mkdir(st->cfg.data_dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create data dir %s: %s", st->cfg.data_dir, strerror(errno));
+        return SONDE_ERR_STORAGE;
+    }
+    size_t plen = strlen(st->cfg.data_dir) + 4;
+    st->data_dir = malloc(plen);
+    if (!st->data_dir)
+        return SONDE_ERR_NOMEM;
+    snprintf(st->data_dir, plen, "%s/db", st->cfg.data_dir);
+
+    rocksdb_options_t *o = rocksdb_options_create();
+    st->opts = o;
+    rocksdb_options_set_create_if_missing(o, 1);
+    rocksdb_options_set_create_missing_column_families(o, 1);
+    rocksdb_options_set_compression(o, rocksdb_lz4_compression);
+    rocksdb_options_set_bottommost_compression(o, rocksdb_zstd_compression);
+    rocksdb_options_increase_parallelism(o, 2);
+    rocksdb_options_set_max_total_wal_size(o, 256 << 20);
+    /* recover the longest consistent prefix of the WAL: a torn tail after a
+     * crash is expected, and everything acknowledged before it is complete */
+    rocksdb_options_set_wal_recovery_mode(o, rocksdb_point_in_time_recovery);
+
+    rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
+    /* The batch log takes every ingested byte but lives only until the next
+     * checkpoint: give it the big memtable so payloads are usually deleted
+     * before they are flushed. The small families get small memtables, which
+     * keeps resident memory per series low. */
+    rocksdb_options_set_write_buffer_size(o, 16 << 20);
+    st->opts_log = rocksdb_options_create_copy(o);
+    rocksdb_options_set_write_buffer_size(st->opts_log, 64 << 20);
+    const rocksdb_options_t *cfo[CF_COUNT];
+    for (int i = 0; i < CF_COUNT; i++)
+        cfo[i] = i == CF_BATCHES ? st->opts_log : o;
+    char *e = NULL;
+    st->db = rocksdb_open_column_families(o, st->data_dir, CF_COUNT, cf_names, cfo, st->cf, &e);
+    if (e) {
+        snprintf(err, errlen, "rocksdb open %s: %s", st->data_dir, e);
+        free(e);
+        st->db = NULL;
+        return SONDE_ERR_STORAGE;
+    }
+    st->wo = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(st->wo, st->cfg.fsync ? 1 : 0);
+    st->wo_async = rocksdb_writeoptions_create();
+    st->ro = rocksdb_readoptions_create();
+
+    uint64_t ver = 0;
+    bool found = false;
+    if (storage_db_meta_get_u64(st, "schema_version", &ver, &found) != SONDE_OK) {
+        snprintf(err, errlen, "rocksdb: cannot read meta");
+        return SONDE_ERR_STORAGE;
+    }
+    if (found && ver != STORAGE_SCHEMA_VERSION) {
+        snprintf(err, errlen, "data dir has schema version %llu, this build reads %d",
+                 (unsigned long long)ver, STORAGE_SCHEMA_VERSION);
+        return SONDE_ERR_STORAGE;
+    }
+    if (!found) {
+        rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+        storage_db_meta_put_u64(wb, st, "schema_version", STORAGE_SCHEMA_VERSION);
+        sonde_status s = storage_db_write(st, wb, true);
+        rocksdb_writebatch_destroy(wb);
+        if (s != SONDE_OK) {
+            snprintf(err, errlen, "rocksdb: cannot write meta");
+            return s;
+        }
+    }
+    return SONDE_OK;
+}
+
+void storage_db_close(storage *st)
+{
+    if (st->db) {
+        for (int i = 0; i < CF_COUNT; i++)
+            if (st->cf[i])
+                rocksdb_column_family_handle_destroy(st->cf[i]);
+        rocksdb_close(st->db);
+        st->db = NULL;
+    }
+    if (st->wo)
+        rocksdb_writeoptions_destroy(st->wo);
+    if (st->wo_async)
+        rocksdb_writeoptions_destroy(st->wo_async);
+    if (st->ro)
+        rocksdb_readoptions_destroy(st->ro);
+    if (st->opts)
+        rocksdb_options_destroy(st->opts);
+    if (st->opts_log)
+        rocksdb_options_destroy(st->opts_log);
+    st->opts_log = NULL;
+    st->wo = st->wo_async = NULL;
+    st->ro = NULL;
+    st->opts = NULL;
+    free(st->data_dir);
+    st->data_dir = NULL;
+}
+
+sonde_status storage_db_meta_get_u64(storage *st, const char *key, uint64_t *out, bool *found)
+{
+    char *e = NULL;
+    size_t vlen = 0;
+    char *v = rocksdb_get_cf(st->db, st->ro, st->cf[CF_META], key, strlen(key), &vlen, &e);
+    if (e) {
+        log_error("storage.meta_get", "key=%s err=\"%s\"", key, e);
+        free(e);
+        return SONDE_ERR_STORAGE;
+    }
+    *found = v != NULL && vlen == 8;
+    if (*found)
+        *out = storage_key_get_be64((const uint8_t *)v);
+    free(v);
+    return SONDE_OK;
+}
+
+void storage_db_meta_put_u64(rocksdb_writebatch_t *wb, storage *st, const char *key, uint64_t v)
+{
+    uint8_t b[8];
+    storage_key_put_be64(b, v);
+    rocksdb_writebatch_put_cf(wb, st->cf[CF_META], key, strlen(key), (const char *)b, 8);
+}
+
+sonde_status storage_db_write(storage *st, rocksdb_writebatch_t *wb, bool sync)
+{
+    char *e = NULL;
+    rocksdb_write(st->db, sync ? st->wo : st->wo_async, wb, &e);
+    if (e) {
+        log_error("storage.write", "err=\"%s\"", e);
+        free(e);
+        return SONDE_ERR_STORAGE;
+    }
+    return SONDE_OK;
+}

@@ -1,0 +1,320 @@
+/*
+ * storage_internal.h - private types shared by the storage/ files. Nothing
+ * outside storage/ includes this (or RocksDB).
+ *
+ * Object map:
+ *   storage        - the DB handle, column families, committer, shards, counters.
+ *   storage_batch  - one submitted request; refcounted once handed to shards
+ *                    (one ref per shard), immutable after commit.
+ *   agg_shard      - one aggregator thread's state: series map, id map,
+ *                    postings, pending RocksDB writes; guarded by its rwlock.
+ *   agg_series     - one series: id, min/max ts, head chunk, and its key
+ *                    (tenant '\0' canonical label encoding) in the same malloc.
+ *   chunk_enc      - Gorilla encoder state (head chunk).
+ *   dedup_set      - batch ids inside the dedup window (committer thread only).
+ */
+#ifndef SONDE_STORAGE_INTERNAL_H
+#define SONDE_STORAGE_INTERNAL_H
+
+#include <pthread.h>
+#include <rocksdb/c.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/ring.h"
+#include "storage.h"
+
+/* ---------------- keys.c: big-endian key encoding ---------------- */
+
+#define STORAGE_BATCH_ID_LEN 16
+#define STORAGE_TENANT_MAX 150
+
+void storage_key_put_be64(uint8_t *p, uint64_t v);
+uint64_t storage_key_get_be64(const uint8_t *p);
+/* Signed timestamps as order-preserving unsigned (sign bit flipped). */
+uint64_t storage_key_ts_encode(int64_t ts);
+int64_t storage_key_ts_decode(uint64_t u);
+/* tenant '\0' id BE8; returns length (tlen + 9). out must hold tlen + 9. */
+size_t storage_key_series(uint8_t *out, const char *tenant, size_t tlen, uint64_t id);
+/* tenant '\0' id BE8 ts(flipped) BE8; returns tlen + 17. */
+size_t storage_key_chunk(uint8_t *out, const char *tenant, size_t tlen, uint64_t id, int64_t ts);
+/* Parses a chunk key; false if malformed. */
+bool storage_key_chunk_parse(const uint8_t *k, size_t n, size_t *tlen, uint64_t *id, int64_t *ts);
+#define STORAGE_KEY_MAX (STORAGE_TENANT_MAX + 18)
+
+/* ---------------- chunk.c: Gorilla chunks ---------------- */
+
+typedef struct chunk_enc {
+    uint8_t *buf;
+    uint32_t cap;   /* bytes allocated */
+    uint32_t nbits; /* bits written */
+    uint16_t count;
+    uint8_t leading, trailing;
+    int64_t t0;
+    int64_t last_ts;
+    int64_t last_delta;
+    uint64_t last_vbits;
+} chunk_enc;
+
+void storage_chunk_enc_init(chunk_enc *e);
+void storage_chunk_enc_fini(chunk_enc *e);
+void storage_chunk_enc_reset(chunk_enc *e); /* count = 0, keeps the buffer */
+/* Appends one sample; ts must be > last ts (unchecked). SONDE_ERR_NOMEM. */
+sonde_status storage_chunk_enc_append(chunk_enc *e, int64_t ts, double v);
+static inline uint32_t storage_chunk_enc_bytes(const chunk_enc *e)
+{
+    return (e->nbits + 7) / 8;
+}
+
+typedef struct chunk_dec {
+    const uint8_t *buf;
+    uint32_t nbytes;
+    uint32_t pos; /* bit position */
+    uint32_t left;
+    uint32_t i;
+    uint8_t leading, trailing;
+    int64_t ts;
+    int64_t delta;
+    uint64_t vbits;
+} chunk_dec;
+
+void storage_chunk_dec_init(chunk_dec *d, const uint8_t *bytes, uint32_t nbytes, uint32_t count);
+/* false at the end or on a malformed chunk. */
+bool storage_chunk_dec_next(chunk_dec *d, int64_t *ts, double *v);
+
+/* Stored chunk value: end ts BE8, count BE4, chunk bytes. */
+#define STORAGE_CHUNK_HDR 12
+
+/* ---------------- dedup.c: batch id set with FIFO expiry ---------------- */
+
+typedef struct dedup_entry {
+    uint8_t id[STORAGE_BATCH_ID_LEN];
+    int64_t ms;
+} dedup_entry;
+
+typedef struct dedup_set {
+    uint8_t (*slots)[STORAGE_BATCH_ID_LEN]; /* all-zero = empty */
+    size_t cap, n;
+    dedup_entry *fifo; /* ring of insertions in time order */
+    size_t fcap, fhead, flen;
+} dedup_set;
+
+void storage_dedup_init(dedup_set *d);
+void storage_dedup_fini(dedup_set *d);
+bool storage_dedup_contains(const dedup_set *d, const uint8_t *id);
+sonde_status storage_dedup_add(dedup_set *d, const uint8_t *id, int64_t ms);
+/* Forgets ids added before cutoff_ms; returns how many. */
+size_t storage_dedup_expire(dedup_set *d, int64_t cutoff_ms);
+
+/* ---------------- batches ---------------- */
+
+struct storage_batch {
+    _Atomic int refs;
+    storage_batch_kind kind;
+    bool replayed; /* from the log at open: skipped samples are not counted */
+    uint8_t tlen;
+    char tenant[STORAGE_TENANT_MAX + 1];
+    uint8_t id[STORAGE_BATCH_ID_LEN];
+    void *payload;
+    size_t payload_len;
+    arena *decoded;
+    sonde_series *series;
+    size_t nseries;
+    uint64_t seq;
+    int64_t commit_ms;
+    int64_t submit_ns;
+    storage_done_fn fn;
+    void *ctx;
+};
+
+void storage_batch_unref(storage_batch *b);
+
+/* ---------------- aggregator ---------------- */
+
+/* Pointer hash table with cached hashes, linear probing, no deletion. */
+typedef struct ptab {
+    void **slots;
+    uint64_t *hashes;
+    size_t cap, n;
+} ptab;
+
+typedef bool (*ptab_eq_fn)(const void *entry, const void *key);
+void *storage_ptab_find(const ptab *t, uint64_t h, ptab_eq_fn eq, const void *key);
+sonde_status storage_ptab_insert(ptab *t, uint64_t h, void *entry);
+void storage_ptab_fini(ptab *t);
+
+/* Sorted, growable list of series ids. */
+typedef struct plist {
+    uint64_t *ids;
+    uint32_t n, cap;
+} plist;
+
+typedef struct agg_series {
+    uint64_t id;
+    uint64_t hash; /* series map key: tenant + labels */
+    int64_t min_ts, max_ts;
+    uint64_t last_vbits;
+    chunk_enc head;
+    uint32_t enc_len; /* canonical label encoding length */
+    uint8_t tlen;
+    uint8_t dirty; /* head changed since the last checkpoint */
+    char key[];    /* tenant '\0' encoding */
+} agg_series;
+
+static inline const char *agg_series_enc(const agg_series *s)
+{
+    return s->key + s->tlen + 1;
+}
+
+typedef struct post_value {
+    plist ids;
+    uint32_t vlen;
+    char v[];
+} post_value;
+
+typedef struct post_name {
+    ptab values; /* post_value* */
+    uint32_t nlen;
+    char name[];
+} post_name;
+
+typedef struct post_tenant {
+    plist all;  /* every series of the tenant in this shard */
+    ptab names; /* post_name* */
+    uint32_t tlen;
+    char tenant[];
+} post_tenant;
+
+typedef struct agg_shard {
+    storage *st;
+    unsigned idx;
+    pthread_t thr;
+    bool started;
+    ring_mpsc *ring;
+    notify nt;
+    pthread_rwlock_t lock;
+    ptab series;  /* by tenant+labels hash */
+    ptab by_id;   /* by id */
+    ptab tenants; /* post_tenant* */
+    size_t nseries;
+    size_t nheads; /* series with a non-empty head chunk */
+    rocksdb_writebatch_t *pending;
+    char *scratch; /* label encoding scratch */
+    size_t scratch_cap;
+    _Atomic uint64_t applied_seq;
+    _Atomic uint64_t ckpt_seq;
+    int64_t next_ckpt_ms;
+} agg_shard;
+
+/* index.c */
+agg_series *storage_index_find(agg_shard *sh, const char *tenant, size_t tlen, uint64_t h,
+                               const char *enc, size_t enc_len);
+agg_series *storage_index_find_id(agg_shard *sh, uint64_t id);
+/* Adds a series (id given) with postings. NULL on OOM. */
+agg_series *storage_index_add(agg_shard *sh, const char *tenant, size_t tlen, uint64_t h,
+                              uint64_t id, const char *enc, size_t enc_len);
+void storage_index_fini(agg_shard *sh);
+post_tenant *storage_index_tenant(agg_shard *sh, const char *tenant, size_t tlen);
+post_name *storage_index_name(post_tenant *pt, const char *name, size_t nlen);
+post_value *storage_index_value(post_name *pn, const char *v, size_t vlen);
+/* Series map key: mixes the tenant hash (hash64 of the tenant) and
+ * sonde_series.hash (series_labels_hash). The shard is key % nshards. */
+uint64_t storage_index_hash_series(uint64_t tenant_hash, uint64_t labels_hash);
+/* Makes sh->scratch hold at least n bytes; false on OOM. */
+bool storage_index_scratch(agg_shard *sh, size_t n);
+
+/* agg.c */
+sonde_status storage_agg_start(storage *st);
+void storage_agg_stop(storage *st); /* drains rings, final checkpoint, joins */
+/* Applies one series' samples (shard write lock held by the caller). */
+void storage_agg_apply_series(agg_shard *sh, const char *tenant, size_t tlen, uint64_t key_hash,
+                              const sonde_series *s, bool replay);
+/* Seeds a loaded series' head / last values from its last stored chunk. */
+void storage_agg_series_restore(agg_shard *sh, agg_series *s, const uint8_t *val, size_t vlen);
+/* Pushes a batch to every shard ring (blocks while a ring is full). */
+void storage_agg_dispatch(storage *st, storage_batch *b);
+/* Writes the shard's dirty heads + checkpoint; updates the global checkpoint. */
+void storage_agg_checkpoint(agg_shard *sh);
+void storage_agg_flush_pending(agg_shard *sh);
+
+/* ---------------- the storage object ---------------- */
+
+enum { CF_DEFAULT = 0, CF_BATCHES, CF_BATCH_IDS, CF_SERIES, CF_CHUNKS, CF_META, CF_COUNT };
+
+#define STORAGE_LAT_BUCKETS 12
+
+struct storage {
+    storage_config cfg;
+    char *data_dir;
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_options_t *opts_log; /* the batches family */
+    rocksdb_column_family_handle_t *cf[CF_COUNT];
+    rocksdb_writeoptions_t *wo;       /* commit: sync = cfg.fsync */
+    rocksdb_writeoptions_t *wo_async; /* aggregator writes (WAL, no sync) */
+    rocksdb_readoptions_t *ro;
+
+    /* commit */
+    ring_mpsc *commit_ring;
+    notify commit_nt;
+    pthread_t commit_thr;
+    bool commit_started;
+    _Atomic bool closing;     /* submit refuses */
+    _Atomic int submitting;   /* submitters between the closing check and the push */
+    _Atomic bool commit_stop; /* committer drains and exits */
+    dedup_set dedup;
+    uint64_t next_seq;              /* committer only */
+    _Atomic uint64_t committed_seq; /* last committed batch seq */
+    int64_t next_dedup_expire_ms;
+    bool dedup_expired_once; /* ids older than the set (previous runs) deleted */
+
+    /* replay */
+    uint64_t replay_from;       /* checkpoint at open */
+    _Atomic uint64_t replay_to; /* last seq replayed */
+    _Atomic bool replay_done;
+
+    /* aggregator */
+    agg_shard *shards;
+    unsigned nshards;
+    _Atomic bool agg_stop;
+    _Atomic uint64_t next_series_id;
+    notify applied_nt;
+    _Atomic int64_t wait_skip_until_ns; /* read.c: skip read-your-writes waits */
+    pthread_mutex_t ckpt_mu;
+    uint64_t ckpt_global; /* under ckpt_mu */
+    _Atomic uint64_t ckpt_global_pub;
+
+    /* metrics */
+    _Atomic uint64_t m_committed, m_duplicate, m_groups, m_commit_errors;
+    _Atomic uint64_t m_lat_sum_ns, m_lat_count;
+    _Atomic uint64_t m_lat_bucket[STORAGE_LAT_BUCKETS];
+    _Atomic uint64_t m_appended, m_drop_dup, m_drop_ooo;
+    _Atomic uint64_t m_active_series, m_head_chunks;
+    _Atomic uint64_t m_chunks_flushed;
+};
+
+extern const double storage_lat_bounds[STORAGE_LAT_BUCKETS];
+
+/* db.c */
+sonde_status storage_db_open(storage *st, char *err, size_t errlen);
+void storage_db_close(storage *st);
+sonde_status storage_db_meta_get_u64(storage *st, const char *key, uint64_t *out, bool *found);
+void storage_db_meta_put_u64(rocksdb_writebatch_t *wb, storage *st, const char *key, uint64_t v);
+/* Writes wb; logs and returns SONDE_ERR_STORAGE on failure. */
+sonde_status storage_db_write(storage *st, rocksdb_writebatch_t *wb, bool sync);
+
+/* load.c: series index + last chunks, at open (single-threaded). */
+sonde_status storage_load_series(storage *st);
+/* Replays the batch log after the checkpoint (committer thread). */
+void storage_replay_run(storage *st);
+
+/* commit.c */
+sonde_status storage_commit_start(storage *st);
+void storage_commit_stop(storage *st);
+sonde_status storage_dedup_load(storage *st);
+
+/* read.c */
+void storage_wait_applied(storage *st);
+
+#endif

@@ -1,0 +1,267 @@
+/*
+ * test_replay.c - crash replay. A forked child commits batches and SIGKILLs
+ * itself after its done callbacks (no close, no final checkpoint); a second
+ * child reopens the data dir and checks that every acknowledged sample is
+ * there exactly once, that retries are still recognised, and that a clean
+ * reopen after the replay changes nothing. The parent never opens RocksDB,
+ * so every child forks from a single-threaded process.
+ */
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "storage_test_util.h"
+#include "test.h"
+
+enum { NSER = 3 };
+
+static const char *inst_names[NSER] = {"i0", "i1", "i2"};
+
+/* batch k: NSER series, `per` samples each at ts k*per .. k*per+per-1 */
+static storage_batch *batch_k(const char *tenant, int k, int per)
+{
+    arena *a = arena_create(4096, 0);
+    sonde_series s[NSER];
+    for (int i = 0; i < NSER; i++) {
+        const char *kv[] = {"__name__", "reqs", "instance", inst_names[i], "job", "j"};
+        s[i] = series_make(a, kv, 3, (int64_t)k * per * 1000, 1000, (uint32_t)per,
+                           (double)(k * per) + i * 0.5);
+    }
+    storage_batch *b = batch_make(tenant, s, NSER);
+    arena_destroy(a);
+    return b;
+}
+
+/* Checks that series i holds exactly samples 0..total-1 (ts = j*1000). */
+static int verify(storage *st, const char *tenant, int total)
+{
+    arena *a = arena_create(1 << 16, 0);
+    storage_matcher m = {"__name__", 8, STORAGE_MATCH_EQ, "reqs", 4, NULL, NULL};
+    storage_series_ref *r;
+    size_t n;
+    int ok =
+        storage_select(st, tenant, &m, 1, INT64_MIN, INT64_MAX, a, &r, &n) == SONDE_OK && n == NSER;
+    for (size_t i = 0; ok && i < n; i++) {
+        const sonde_label *l = series_labels_get(r[i].labels, r[i].nlabels, "instance", 8);
+        int idx = l ? l->value[1] - '0' : -1;
+        sonde_sample *smp;
+        size_t ns;
+        ok = storage_read_samples(st, tenant, r[i].id, INT64_MIN, INT64_MAX, a, &smp, &ns) ==
+             SONDE_OK;
+        if (ok && ns != (size_t)total) {
+            fprintf(stderr, "series %d: %zu samples, want %d\n", idx, ns, total);
+            ok = 0;
+        }
+        for (size_t j = 0; ok && j < ns; j++)
+            if (smp[j].ts_ms != (int64_t)j * 1000 || smp[j].value != (double)j + idx * 0.5) {
+                fprintf(stderr, "series %d sample %zu: ts=%lld v=%g\n", idx, j,
+                        (long long)smp[j].ts_ms, smp[j].value);
+                ok = 0;
+            }
+    }
+    arena_destroy(a);
+    return ok;
+}
+
+static storage *open_cfg(const char *dir, int64_t ckpt_ms, uint32_t chunk)
+{
+    storage_config c = config_make(dir);
+    c.checkpoint_interval_ms = ckpt_ms;
+    c.chunk_max_samples = chunk;
+    c.agg_shards = 2;
+    storage *st = NULL;
+    char err[256];
+    if (storage_open(&c, &st, err, sizeof err) != SONDE_OK)
+        fprintf(stderr, "open: %s\n", err);
+    return st;
+}
+
+/* Child: commits nb batches (each twice when `retry`), waits for every done
+ * callback, then dies by SIGKILL: nothing is flushed or checkpointed except
+ * what the running threads already did. */
+static void child_ingest(const char *dir, int64_t ckpt_ms, int nb, int per, bool retry)
+{
+    storage *st = open_cfg(dir, ckpt_ms, 7);
+    if (!st)
+        _exit(2);
+    done_rec rec = {0};
+    int want = 0;
+    for (int k = 0; k < nb; k++) {
+        for (int r = 0; r < (retry ? 2 : 1); r++) {
+            while (storage_submit(st, batch_k("acme", k, per), done_cb, &rec) != SONDE_OK)
+                usleep(1000);
+            want++;
+        }
+        if (ckpt_ms < 1000 && k % 10 == 0)
+            usleep(2000); /* let checkpoints interleave with ingestion */
+    }
+    if (done_wait(&rec, want, 20000) != 0 || atomic_load(&rec.ok) != want)
+        _exit(3);
+    kill(getpid(), SIGKILL);
+    _exit(4);
+}
+
+static int verify_child(const char *dir, int64_t ckpt_ms, int nb, int per);
+
+static void crash_and_check(int64_t ckpt_ms, int nb, int per, bool retry)
+{
+    char *dir = tmpdir_make();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        child_ingest(dir, ckpt_ms, nb, per, retry);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0)
+        _exit(verify_child(dir, ckpt_ms, nb, per));
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    tmpdir_remove(dir);
+}
+
+static int verify_child(const char *dir, int64_t ckpt_ms, int nb, int per)
+{
+    storage *st = open_cfg(dir, 60000, 7);
+    CHECK(st != NULL);
+    if (st) {
+        CHECK(ready_wait(st, 10000) == 0);
+        CHECK(verify(st, "acme", nb * per));
+        if (ckpt_ms >= 60000)
+            CHECK(atomic_load(&test_decode_calls) >= nb); /* really replayed */
+        /* every id is still in the dedup window */
+        done_rec d = {0};
+        for (int k = 0; k < nb; k += 7)
+            CHECK(storage_submit(st, batch_k("acme", k, per), done_cb, &d) == SONDE_OK);
+        CHECK(done_wait(&d, (nb + 6) / 7, 10000) == 0);
+        CHECK_EQ_INT(atomic_load(&d.dup), (nb + 6) / 7);
+        CHECK(verify(st, "acme", nb * per));
+        storage_close(st);
+        /* and a clean reopen after the replay still has everything once */
+        st = open_cfg(dir, 60000, 7);
+        CHECK(st != NULL);
+        if (st) {
+            CHECK(ready_wait(st, 10000) == 0);
+            CHECK(verify(st, "acme", nb * per));
+            storage_close(st);
+        }
+    }
+    return test_failures ? 1 : 0;
+}
+
+static void test_replay_no_checkpoint(void)
+{
+    crash_and_check(3600 * 1000, 50, 3, false);
+}
+
+static void test_replay_with_checkpoints(void)
+{
+    crash_and_check(5, 200, 4, true);
+}
+
+/* ---- kill in the middle of ingestion ---- */
+
+static int ack_fd = -1;
+
+static void ack_cb(void *ctx, sonde_status st, bool duplicate)
+{
+    (void)duplicate;
+    int k = (int)(intptr_t)ctx;
+    if (st == SONDE_OK && write(ack_fd, &k, sizeof k) != sizeof k)
+        _exit(5);
+}
+
+static void child_ingest_forever(const char *dir, int wfd)
+{
+    ack_fd = wfd;
+    storage *st = open_cfg(dir, 10, 7);
+    if (!st)
+        _exit(2);
+    for (int k = 0;; k++) {
+        while (storage_submit(st, batch_k("acme", k, 2), ack_cb, (void *)(intptr_t)k) != SONDE_OK)
+            usleep(200);
+        if (k % 16 == 0)
+            usleep(500);
+    }
+}
+
+/* Every series must hold samples 0..n-1 exactly once, n a multiple of per
+ * and covering every acknowledged batch. */
+static int verify_acked_child(const char *dir, int acked, int per)
+{
+    storage *st = open_cfg(dir, 60000, 7);
+    if (!st)
+        return 1;
+    CHECK(ready_wait(st, 20000) == 0);
+    arena *a = arena_create(1 << 16, 0);
+    storage_matcher m = {"job", 3, STORAGE_MATCH_EQ, "j", 1, NULL, NULL};
+    storage_series_ref *r;
+    size_t n = 0;
+    CHECK(storage_select(st, "acme", &m, 1, INT64_MIN, INT64_MAX, a, &r, &n) == SONDE_OK);
+    CHECK_EQ_INT(n, NSER);
+    for (size_t i = 0; i < n; i++) {
+        const sonde_label *l = series_labels_get(r[i].labels, r[i].nlabels, "instance", 8);
+        int idx = l->value[1] - '0';
+        sonde_sample *smp;
+        size_t ns = 0;
+        CHECK(storage_read_samples(st, "acme", r[i].id, INT64_MIN, INT64_MAX, a, &smp, &ns) ==
+              SONDE_OK);
+        CHECK(ns % (size_t)per == 0);
+        CHECK(ns >= (size_t)acked * (size_t)per);
+        int ok = 1;
+        for (size_t j = 0; j < ns && ok; j++)
+            ok = smp[j].ts_ms == (int64_t)j * 1000 && smp[j].value == (double)j + idx * 0.5;
+        CHECK(ok);
+    }
+    arena_destroy(a);
+    storage_close(st);
+    return test_failures ? 1 : 0;
+}
+
+static void test_kill_mid_ingest(void)
+{
+    for (int round = 0; round < 3; round++) {
+        char *dir = tmpdir_make();
+        int p[2];
+        CHECK(pipe(p) == 0);
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(p[0]);
+            child_ingest_forever(dir, p[1]);
+        }
+        close(p[1]);
+        int acked = 0, k;
+        /* kill at a different point each round */
+        while (acked < 100 + round * 150 && read(p[0], &k, sizeof k) == sizeof k)
+            acked++;
+        kill(pid, SIGKILL);
+        while (read(p[0], &k, sizeof k) == sizeof k)
+            acked++; /* acks written before the kill */
+        close(p[0]);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        fflush(NULL);
+        pid = fork();
+        if (pid == 0)
+            _exit(verify_acked_child(dir, acked, 2));
+        waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        tmpdir_remove(dir);
+    }
+}
+
+int main(void)
+{
+    RUN(test_kill_mid_ingest);
+    RUN(test_replay_no_checkpoint);
+    RUN(test_replay_with_checkpoints);
+    return TEST_DONE();
+}
