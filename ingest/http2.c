@@ -1,0 +1,426 @@
+/*
+ * http2.c - HTTP/2 (h2c with prior knowledge) through an nghttp2 server
+ * session: streams become ingest_req objects, routed exactly like HTTP/1.1
+ * requests, and answers go out through nghttp2_submit_response with a data
+ * provider over the response body.
+ *
+ * Limits and hardening: SETTINGS_MAX_CONCURRENT_STREAMS 100; header list size
+ * capped in on_header (RST_STREAM via NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE);
+ * body per stream capped at --max-body-size (413), buffered bodies per
+ * connection capped at twice that (503); nghttp2's rapid-reset and
+ * CONTINUATION-flood limits are switched on where the library has them
+ * (SONDE_HAVE_NGHTTP2_RESET_RATE_LIMIT / SONDE_HAVE_NGHTTP2_MAX_CONTINUATIONS,
+ * detected by symbol in CMake).
+ *
+ * Ownership: each open request stream has an h2_stream (stream user data)
+ * that owns its ingest_req, except while the request is with storage or a
+ * query worker; a stream closed meanwhile is forgotten, and the request is
+ * freed when it comes back (ingest_h2_deliver finds no stream).
+ *
+ * Threads: the owning net thread only.
+ */
+#include <errno.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/parse.h"
+#include "core/timeutil.h"
+#include "ingest/net.h"
+
+#define H2_MAX_STREAMS 100
+#define H2_MAX_HEADERS 128
+#define H2_STREAM_WINDOW (1 << 20)
+#define H2_CONN_WINDOW (16 << 20)
+
+typedef struct h2_stream {
+    int32_t id;
+    ingest_req *r;
+    http_header *hdrs;
+    size_t nhdrs;
+    size_t cap_hdrs;
+    size_t hdr_bytes;
+    bool have_method;
+    bool have_path;
+    bool async;     /* r is with storage or a worker */
+    bool responded; /* a response was submitted; ignore further request data */
+    size_t resp_off;
+    size_t counted; /* body bytes counted in ingest_h2.body_bytes */
+} h2_stream;
+
+struct ingest_h2 {
+    ingest_conn *c;
+    nghttp2_session *session;
+    size_t streams;    /* request streams not yet closed */
+    size_t waiting;    /* of those, streams whose request is with storage or a worker */
+    size_t body_bytes; /* buffered request bodies, all streams */
+    bool goaway_sent;
+};
+
+static void h2_stream_free(ingest_h2 *h, h2_stream *st)
+{
+    if (!st)
+        return;
+    h->body_bytes -= st->counted;
+    if (st->async)
+        h->waiting--;
+    else if (st->r)
+        ingest_req_destroy(st->r);
+    free(st);
+}
+
+static ssize_t h2_read_body(nghttp2_session *s, int32_t id, uint8_t *dst, size_t len,
+                            uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    h2_stream *st = src->ptr;
+    const buf *b = &st->r->resp.body;
+    size_t left = b->len - st->resp_off;
+    size_t n = left < len ? left : len;
+    if (n)
+        memcpy(dst, b->data + st->resp_off, n);
+    st->resp_off += n;
+    if (st->resp_off == b->len)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+#define H2_NV(n, v, vl)                                                                            \
+    (nghttp2_nv)                                                                                   \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NONE                  \
+    }
+
+static void h2_respond(ingest_h2 *h, h2_stream *st)
+{
+    ingest_req *r = st->r;
+    http_response *resp = &r->resp;
+    if (resp->status == 0)
+        http_response_text(resp, 500, "handler produced no response");
+    char status[8], clen[24], retry[16];
+    snprintf(status, sizeof status, "%d", resp->status);
+    snprintf(clen, sizeof clen, "%zu", resp->body.len);
+    snprintf(retry, sizeof retry, "%d", resp->retry_after_s);
+    const char *date = ingest_net_date(h->c->net);
+    nghttp2_nv nva[5 + HTTP_RESPONSE_MAX_EXTRA];
+    size_t n = 0;
+    bool bodyless = resp->status == 204 || resp->status == 304;
+    nva[n++] = H2_NV(":status", status, strlen(status));
+    nva[n++] = H2_NV("date", date, strlen(date));
+    if (!bodyless) {
+        if (resp->content_type)
+            nva[n++] = H2_NV("content-type", resp->content_type, strlen(resp->content_type));
+        nva[n++] = H2_NV("content-length", clen, strlen(clen));
+    }
+    if (resp->retry_after_s > 0)
+        nva[n++] = H2_NV("retry-after", retry, strlen(retry));
+    char lname[HTTP_RESPONSE_MAX_EXTRA][64];
+    for (size_t i = 0; i < resp->nextra && i < HTTP_RESPONSE_MAX_EXTRA; i++) {
+        /* HTTP/2 field names are lower-case */
+        size_t l = resp->extra[i].name_len < 63 ? resp->extra[i].name_len : 63;
+        for (size_t k = 0; k < l; k++) {
+            char ch = resp->extra[i].name[k];
+            lname[i][k] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+        }
+        nva[n++] = (nghttp2_nv){(uint8_t *)lname[i], (uint8_t *)resp->extra[i].value, l,
+                                resp->extra[i].value_len, NGHTTP2_NV_FLAG_NONE};
+    }
+    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = h2_read_body};
+    bool head = r->http.method == HTTP_METHOD_HEAD;
+    st->responded = true;
+    st->resp_off = 0;
+    int rv = nghttp2_submit_response(h->session, st->id, nva, n,
+                                     bodyless || head || resp->body.len == 0 ? NULL : &prd);
+    if (rv != 0)
+        nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+    ingest_router_account(h->c->net->ctx, r);
+}
+
+/* An answer before the request is complete (413, 503): respond, then stop
+ * reading the stream. */
+static void h2_reject(ingest_h2 *h, h2_stream *st, int status, const char *msg)
+{
+    http_response_text(&st->r->resp, status, "%s", msg);
+    if (status == 503)
+        st->r->resp.retry_after_s = 1;
+    h->body_bytes -= st->counted;
+    st->counted = 0;
+    buf_fini(&st->r->body);
+    h2_respond(h, st);
+    log_debug("ingest.h2_rejected", "thread=%u stream=%d status=%d", h->c->net->idx, st->id,
+              status);
+}
+
+static void h2_dispatch(ingest_h2 *h, h2_stream *st)
+{
+    ingest_req *r = st->r;
+    ingest_net *n = h->c->net;
+    r->http.headers = st->hdrs;
+    r->http.nheaders = st->nhdrs;
+    r->http.body = (const uint8_t *)(r->body.data ? r->body.data : "");
+    r->http.body_len = r->body.len;
+    r->net = n;
+    r->slot = h->c->slot;
+    r->gen = h->c->gen;
+    r->stream_id = st->id;
+    r->start_ns = time_mono_ns();
+    if (!st->have_method || !st->have_path) {
+        http_response_text(&r->resp, 400, "missing :method or :path");
+        h2_respond(h, st);
+        return;
+    }
+    if (ingest_router_dispatch(n->ctx, r) == INGEST_ROUTE_DONE) {
+        h2_respond(h, st);
+        return;
+    }
+    /* the body travels with the request now; it no longer counts here */
+    h->body_bytes -= st->counted;
+    st->counted = 0;
+    st->async = true;
+    h->waiting++;
+}
+
+static int h2_on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    ingest_h2 *h = ud;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    const ingest_config *cfg = h->c->net->ctx->cfg;
+    h2_stream *st = calloc(1, sizeof *st);
+    if (!st)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    st->id = f->hd.stream_id;
+    st->r = ingest_req_create(cfg->max_header_size, cfg->max_body_size);
+    if (!st->r) {
+        free(st);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    nghttp2_session_set_stream_user_data(s, st->id, st);
+    h->streams++;
+    return 0;
+}
+
+static int h2_on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                        size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                        void *ud)
+{
+    ingest_h2 *h = ud;
+    if (f->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    h2_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (!st || st->responded || st->async)
+        return 0; /* trailers after the request was taken: ignored */
+    const ingest_config *cfg = h->c->net->ctx->cfg;
+    /* RFC 7541 counts 32 bytes of overhead per field */
+    st->hdr_bytes += namelen + valuelen + 32;
+    if (st->hdr_bytes > cfg->max_header_size || st->nhdrs >= H2_MAX_HEADERS)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    arena *a = st->r->arena;
+    if (namelen > 0 && name[0] == ':') {
+        if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
+            st->r->http.method = ingest_http_method_from((const char *)value, valuelen);
+            st->have_method = true;
+        } else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
+            if (ingest_h1_target_split(a, (const char *)value, valuelen, &st->r->http) != 0)
+                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+            st->have_path = true;
+        }
+        return 0;
+    }
+    if (st->nhdrs == st->cap_hdrs) {
+        size_t ncap = st->cap_hdrs ? st->cap_hdrs * 2 : 16;
+        http_header *nh = arena_realloc(a, st->hdrs, st->cap_hdrs * sizeof *nh, ncap * sizeof *nh);
+        if (!nh)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        st->hdrs = nh;
+        st->cap_hdrs = ncap;
+    }
+    char *nm = arena_strndup(a, (const char *)name, namelen);
+    char *vl = arena_strndup(a, (const char *)value, valuelen);
+    if (!nm || !vl)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    st->hdrs[st->nhdrs++] = (http_header){nm, namelen, vl, valuelen};
+    return 0;
+}
+
+static int h2_on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                      size_t len, void *ud)
+{
+    ingest_h2 *h = ud;
+    h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+    if (!st || st->responded || st->async)
+        return 0;
+    const ingest_config *cfg = h->c->net->ctx->cfg;
+    if (h->body_bytes + len > 2 * cfg->max_body_size) {
+        h2_reject(h, st, 503, "too many request bodies buffered on this connection; retry");
+        return 0;
+    }
+    if (buf_append(&st->r->body, data, len) != SONDE_OK) {
+        h2_reject(h, st, 413, "request body larger than --max-body-size");
+        return 0;
+    }
+    h->body_bytes += len;
+    st->counted += len;
+    return 0;
+}
+
+static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    ingest_h2 *h = ud;
+    if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
+        return 0;
+    h2_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (!st || st->responded || st->async)
+        return 0;
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        /* refuse an announced oversize body before reading it */
+        for (size_t i = 0; i < st->nhdrs; i++) {
+            const http_header *hd = &st->hdrs[i];
+            if (hd->name_len == 14 && memcmp(hd->name, "content-length", 14) == 0) {
+                uint64_t cl = 0;
+                if (parse_u64(hd->value, hd->value_len, &cl) &&
+                    cl > h->c->net->ctx->cfg->max_body_size) {
+                    h2_reject(h, st, 413, "request body larger than --max-body-size");
+                    return 0;
+                }
+            }
+        }
+    }
+    if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
+        h2_dispatch(h, st);
+    return 0;
+}
+
+static int h2_on_stream_close(nghttp2_session *s, int32_t id, uint32_t err, void *ud)
+{
+    ingest_h2 *h = ud;
+    h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+    if (!st)
+        return 0;
+    nghttp2_session_set_stream_user_data(s, id, NULL);
+    h->streams--;
+    h2_stream_free(h, st);
+    return 0;
+}
+
+ingest_h2 *ingest_h2_create(ingest_conn *c)
+{
+    ingest_h2 *h = calloc(1, sizeof *h);
+    nghttp2_session_callbacks *cbs = NULL;
+    nghttp2_option *opt = NULL;
+    if (!h)
+        return NULL;
+    h->c = c;
+    if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
+        goto fail;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, h2_on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, h2_on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, h2_on_data);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, h2_on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, h2_on_stream_close);
+    nghttp2_option_set_max_outbound_ack(opt, 1000);
+#ifdef SONDE_HAVE_NGHTTP2_RESET_RATE_LIMIT
+    /* CVE-2023-44487 (rapid reset) */
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+#endif
+#ifdef SONDE_HAVE_NGHTTP2_MAX_CONTINUATIONS
+    /* CVE-2024-27316 family (CONTINUATION flood) */
+    nghttp2_option_set_max_continuations(opt, 8);
+#endif
+    if (nghttp2_session_server_new2(&h->session, cbs, h, opt) != 0)
+        goto fail;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)c->net->ctx->cfg->max_header_size},
+    };
+    if (nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0)
+        goto fail;
+    nghttp2_session_set_local_window_size(h->session, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW);
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_option_del(opt);
+    return h;
+fail:
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_option_del(opt);
+    ingest_h2_destroy(h);
+    return NULL;
+}
+
+void ingest_h2_destroy(ingest_h2 *h)
+{
+    if (!h)
+        return;
+    /* deleting the session closes its streams through on_stream_close */
+    nghttp2_session_del(h->session);
+    free(h);
+}
+
+int ingest_h2_feed(ingest_h2 *h, const uint8_t *data, size_t len)
+{
+    ssize_t rv = nghttp2_session_mem_recv(h->session, data, len);
+    if (rv < 0) {
+        log_debug("ingest.h2_protocol_error", "thread=%u error=\"%s\"", h->c->net->idx,
+                  nghttp2_strerror((int)rv));
+        if (!h->goaway_sent) {
+            nghttp2_session_terminate_session(h->session, NGHTTP2_PROTOCOL_ERROR);
+            h->goaway_sent = true;
+        }
+        return -EPROTO;
+    }
+    return 0;
+}
+
+int ingest_h2_produce(ingest_h2 *h, buf *out, size_t limit)
+{
+    while (out->len < limit) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(h->session, &data);
+        if (n < 0)
+            return -EPROTO;
+        if (n == 0)
+            break;
+        if (buf_append(out, data, (size_t)n) != SONDE_OK)
+            return -ENOBUFS;
+    }
+    return 0;
+}
+
+void ingest_h2_deliver(ingest_h2 *h, ingest_req *r)
+{
+    h2_stream *st = nghttp2_session_get_stream_user_data(h->session, r->stream_id);
+    if (!st || st->r != r || !st->async) {
+        ingest_router_account(h->c->net->ctx, r);
+        ingest_req_destroy(r); /* the stream was reset meanwhile */
+        return;
+    }
+    st->async = false;
+    h->waiting--;
+    h2_respond(h, st);
+}
+
+bool ingest_h2_done(ingest_h2 *h)
+{
+    return !nghttp2_session_want_read(h->session) && !nghttp2_session_want_write(h->session);
+}
+
+size_t ingest_h2_streams(ingest_h2 *h)
+{
+    return h->streams;
+}
+
+size_t ingest_h2_waiting(ingest_h2 *h)
+{
+    return h->waiting;
+}
+
+void ingest_h2_goaway(ingest_h2 *h)
+{
+    if (h->goaway_sent)
+        return;
+    h->goaway_sent = true;
+    nghttp2_submit_goaway(h->session, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(h->session), NGHTTP2_NO_ERROR,
+                          NULL, 0);
+}

@@ -1,0 +1,166 @@
+/*
+ * main.c - the sonde binary: parse flags, open storage (wiring the
+ * remote-write decoder in for replay), start the query engine, the query
+ * worker pool and the net threads, then wait for SIGTERM/SIGINT and shut down
+ * in the reverse order.
+ *
+ * Shutdown order matters: the net threads stop accepting and finish what is
+ * in flight while storage and workers still run; then workers stop, the
+ * query engine goes, storage_close() commits what is queued (its callbacks
+ * still find the net threads' completion rings), and only then are the net
+ * threads' structures freed.
+ *
+ * Threads: the main thread; every other thread starts with SIGTERM/SIGINT
+ * blocked so that only sigwait() here sees them.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "core/log.h"
+#include "ingest/config.h"
+#include "ingest/http1.h"
+#include "ingest/ingest_internal.h"
+#include "ingest/server.h"
+
+/* storage_decode_fn: replay decodes logged remote-write payloads again. */
+static sonde_status main_replay_decode(void *arg, storage_batch_kind kind, const void *payload,
+                                       size_t len, arena **decoded, sonde_series **series,
+                                       size_t *nseries)
+{
+    const rw_limits *lim = arg;
+    if (kind != STORAGE_BATCH_REMOTE_WRITE_V1)
+        return SONDE_ERR_UNSUPPORTED;
+    arena *a = arena_create(64 * 1024, lim->max_decoded * 8 + (1u << 20));
+    if (!a)
+        return SONDE_ERR_NOMEM;
+    rw_result res;
+    char err[256] = "";
+    sonde_status st = rw_decode(a, payload, len, lim, &res, err, sizeof err);
+    if (st != SONDE_OK) {
+        arena_destroy(a);
+        log_warn("ingest.replay_decode_failed", "status=%s error=\"%s\"", sonde_status_name(st),
+                 err);
+        return st;
+    }
+    *decoded = a;
+    *series = res.series;
+    *nseries = res.nseries;
+    return SONDE_OK;
+}
+
+int main(int argc, char **argv)
+{
+    ingest_config cfg;
+    char err[512];
+    ingest_config_defaults(&cfg);
+    switch (ingest_config_parse(&cfg, argc, argv, stdout, err, sizeof err)) {
+    case INGEST_CLI_EXIT_OK:
+        return 0;
+    case INGEST_CLI_EXIT_BAD:
+        fprintf(stderr, "sonde: %s\n\n", err);
+        ingest_config_usage(stderr, argv[0]);
+        return 2;
+    case INGEST_CLI_RUN:
+        break;
+    }
+    log_set_level(cfg.level);
+    ingest_h1_global_init(cfg.max_header_size);
+    /* one fd per client connection: take the hard limit, not the default 1024 */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    storage *st = NULL;
+    query_engine *qe = NULL;
+    ingest_workers *workers = NULL;
+    ingest_metrics *metrics = NULL;
+    ingest_server *srv = NULL;
+
+    rw_limits rwl;
+    rw_limits_defaults(&rwl);
+    rwl.max_decoded = cfg.max_decoded_size;
+
+    if (mkdir(cfg.data_dir, 0755) != 0 && errno != EEXIST) {
+        log_error("ingest.data_dir_failed", "dir=\"%s\" error=\"%s\"", cfg.data_dir,
+                  strerror(errno));
+        goto out;
+    }
+    storage_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.data_dir = cfg.data_dir;
+    sc.fsync = cfg.fsync;
+    sc.dedup_window_ms = cfg.dedup_window_ms;
+    sc.agg_shards = cfg.agg_shards;
+    sc.checkpoint_interval_ms = cfg.checkpoint_interval_ms;
+    sc.decode = main_replay_decode;
+    sc.decode_ctx = &rwl;
+    storage_config_defaults(&sc);
+    sonde_status s = storage_open(&sc, &st, err, sizeof err);
+    if (s != SONDE_OK) {
+        log_error("ingest.storage_open_failed", "dir=\"%s\" status=%s error=\"%s\"", cfg.data_dir,
+                  sonde_status_name(s), err);
+        goto out;
+    }
+
+    query_config qc;
+    memset(&qc, 0, sizeof qc); /* defaults fill only zero fields */
+    query_config_defaults(&qc);
+    if (cfg.lookback_ms)
+        qc.lookback_ms = cfg.lookback_ms;
+    if (cfg.query_timeout_ms)
+        qc.timeout_ms = cfg.query_timeout_ms;
+    if (cfg.query_max_samples)
+        qc.max_samples = cfg.query_max_samples;
+    qe = query_engine_create(st, &qc);
+    metrics = ingest_metrics_create();
+    if (!qe || !metrics) {
+        log_error("ingest.start_failed", "error=\"out of memory\"");
+        goto out;
+    }
+    workers = ingest_workers_create(cfg.query_workers, 1024, qe, err, sizeof err);
+    if (!workers) {
+        log_error("ingest.start_failed", "error=\"%s\"", err);
+        goto out;
+    }
+
+    ingest_ctx ctx = {
+        .cfg = &cfg, .st = st, .qe = qe, .workers = workers, .metrics = metrics, .rwl = rwl};
+    int r = ingest_server_start(&ctx, &srv, err, sizeof err);
+    if (r < 0) {
+        log_error("ingest.start_failed", "error=\"%s\"", err);
+        goto out;
+    }
+    log_info("ingest.ready", "version=%s data_dir=\"%s\" net_threads=%u query_workers=%u fsync=%d",
+             SONDE_VERSION, cfg.data_dir, cfg.net_threads, cfg.query_workers, cfg.fsync);
+
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    log_info("ingest.shutdown", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    ingest_server_stop(srv);
+    rc = 0;
+out:
+    ingest_workers_destroy(workers);
+    query_engine_destroy(qe);
+    storage_close(st);
+    ingest_server_destroy(srv);
+    ingest_metrics_destroy(metrics);
+    if (rc == 0)
+        log_info("ingest.stopped", "clean=1");
+    return rc;
+}

@@ -1,0 +1,230 @@
+/*
+ * router.c - maps a complete request to its handler: remote write (decode on
+ * the net thread, durable commit via storage, answer on completion), query
+ * API (worker pool), /metrics, health and readiness. This is where sonde
+ * statuses become HTTP status codes.
+ *
+ * Threads: dispatch and finish run on the net thread that owns the request;
+ * router_write_done runs on storage's committer thread and only hands the
+ * request back.
+ */
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "ingest/ingest_internal.h"
+
+static bool router_path_is(const ingest_req *r, const char *p)
+{
+    return r->http.path_len == strlen(p) && memcmp(r->http.path, p, r->http.path_len) == 0;
+}
+
+static bool router_header_has(const http_request *req, const char *name, const char *needle)
+{
+    const http_header *h = http_request_header(req, name);
+    if (!h)
+        return false;
+    size_t nl = strlen(needle);
+    for (size_t i = 0; i + nl <= h->value_len; i++)
+        if (strncasecmp(h->value + i, needle, nl) == 0)
+            return true;
+    return false;
+}
+
+static void router_write_reject(ingest_ctx *ctx, ingest_req *r, const char *reason, int status,
+                                const char *msg)
+{
+    ingest_metrics_rejected(ctx->metrics, reason, 0);
+    http_response_text(&r->resp, status, "%s", msg);
+    log_debug("ingest.write_rejected", "tenant=%s status=%d reason=%s msg=\"%s\"", r->http.tenant,
+              status, reason, msg);
+}
+
+static void router_write_done(void *arg, sonde_status st, bool duplicate)
+{
+    ingest_req *r = arg;
+    r->write_status = st;
+    r->write_duplicate = duplicate;
+    ingest_net_complete(r);
+}
+
+static ingest_route router_write(ingest_ctx *ctx, ingest_req *r)
+{
+    const http_request *req = &r->http;
+    if (req->method != HTTP_METHOD_POST) {
+        http_response_text(&r->resp, 405, "method not allowed: use POST for /api/v1/write");
+        http_response_header(&r->resp, "Allow", "POST");
+        return INGEST_ROUTE_DONE;
+    }
+    if (router_header_has(req, "content-type", "proto=io.prometheus.write.v2.Request")) {
+        router_write_reject(ctx, r, "unsupported", 415,
+                            "remote write 2.0 (io.prometheus.write.v2.Request) is not supported "
+                            "yet; send remote write 1.0 (prometheus.WriteRequest)");
+        return INGEST_ROUTE_DONE;
+    }
+    const http_header *ce = http_request_header(req, "content-encoding");
+    if (ce && !(ce->value_len == 6 && strncasecmp(ce->value, "snappy", 6) == 0)) {
+        router_write_reject(ctx, r, "unsupported", 415,
+                            "unsupported Content-Encoding: remote write bodies must be snappy");
+        return INGEST_ROUTE_DONE;
+    }
+    if (!ctx->st) {
+        router_write_reject(ctx, r, "storage", 503, "storage is not open");
+        r->resp.retry_after_s = 1;
+        return INGEST_ROUTE_DONE;
+    }
+
+    arena *dec = arena_create(64 * 1024, ctx->rwl.max_decoded * 8 + (1u << 20));
+    if (!dec) {
+        router_write_reject(ctx, r, "overload", 503, "out of memory");
+        r->resp.retry_after_s = 1;
+        return INGEST_ROUTE_DONE;
+    }
+    rw_result res;
+    char err[512] = "";
+    sonde_status st = rw_decode(dec, req->body, req->body_len, &ctx->rwl, &res, err, sizeof err);
+    if (st != SONDE_OK) {
+        arena_destroy(dec);
+        if (st == SONDE_ERR_LIMIT)
+            router_write_reject(ctx, r, "too_large", 413, err[0] ? err : "request too large");
+        else if (st == SONDE_ERR_NOMEM)
+            router_write_reject(ctx, r, "too_large", 413,
+                                err[0] ? err : "decoded request exceeds the memory limit");
+        else
+            router_write_reject(ctx, r, "invalid", 400, err[0] ? err : "invalid request");
+        return INGEST_ROUTE_DONE;
+    }
+    if (res.nseries == 0 || res.nsamples == 0) {
+        arena_destroy(dec);
+        r->resp.status = 204;
+        return INGEST_ROUTE_DONE;
+    }
+    if (!ingest_net_reserve(r->net)) {
+        arena_destroy(dec);
+        router_write_reject(ctx, r, "overload", 503, "too many writes in flight; retry");
+        r->resp.retry_after_s = 1;
+        return INGEST_ROUTE_DONE;
+    }
+    storage_batch *b = storage_batch_create(req->tenant, STORAGE_BATCH_REMOTE_WRITE_V1, req->body,
+                                            req->body_len, dec, res.series, res.nseries);
+    if (!b) {
+        ingest_net_unreserve(r->net);
+        router_write_reject(ctx, r, "overload", 503, "out of memory");
+        r->resp.retry_after_s = 1;
+        return INGEST_ROUTE_DONE;
+    }
+    r->async_write = true;
+    r->write_samples = res.nsamples;
+    /* on SONDE_OK the request belongs to the committer until router_write_done */
+    st = storage_submit(ctx->st, b, router_write_done, r);
+    if (st != SONDE_OK) {
+        r->async_write = false;
+        ingest_net_unreserve(r->net);
+        ingest_metrics_rejected(ctx->metrics, "overload", res.nsamples);
+        http_response_text(&r->resp, 503, "%s; retry",
+                           st == SONDE_ERR_OVERLOAD ? "commit queue full" : "shutting down");
+        r->resp.retry_after_s = 1;
+        return INGEST_ROUTE_DONE;
+    }
+    return INGEST_ROUTE_ASYNC;
+}
+
+void ingest_router_finish(ingest_ctx *ctx, ingest_req *r)
+{
+    if (!r->async_write)
+        return;
+    r->async_write = false;
+    if (r->write_status == SONDE_OK) {
+        r->resp.status = 204;
+        buf_reset(&r->resp.body);
+        r->resp.content_type = NULL;
+        if (!r->write_duplicate)
+            ingest_metrics_samples(ctx->metrics, r->write_samples);
+        return;
+    }
+    ingest_metrics_rejected(ctx->metrics, "storage", r->write_samples);
+    http_response_text(&r->resp, 503, "storage error (%s); retry",
+                       sonde_status_name(r->write_status));
+    r->resp.retry_after_s = 1;
+    log_warn("ingest.write_failed", "tenant=%s status=%s", r->http.tenant,
+             sonde_status_name(r->write_status));
+}
+
+static ingest_route router_query(ingest_ctx *ctx, ingest_req *r)
+{
+    if (!ctx->workers || !ingest_net_reserve(r->net)) {
+        http_response_text(&r->resp, 503, "too many queries in flight; retry");
+        r->resp.retry_after_s = 1;
+        return INGEST_ROUTE_DONE;
+    }
+    if (ingest_workers_submit(ctx->workers, r) != 0) {
+        ingest_net_unreserve(r->net);
+        http_response_text(&r->resp, 503, "query queue full; retry");
+        r->resp.retry_after_s = 1;
+        return INGEST_ROUTE_DONE;
+    }
+    return INGEST_ROUTE_ASYNC;
+}
+
+ingest_route ingest_router_dispatch(ingest_ctx *ctx, ingest_req *r)
+{
+    http_request *req = &r->http;
+    bool get = req->method == HTTP_METHOD_GET || req->method == HTTP_METHOD_HEAD;
+    r->handler = INGEST_H_OTHER;
+    if (router_path_is(r, "/api/v1/write"))
+        r->handler = INGEST_H_WRITE;
+    else if (req->path_len >= 8 && memcmp(req->path, "/api/v1/", 8) == 0)
+        r->handler = INGEST_H_QUERY;
+    else if (router_path_is(r, "/metrics"))
+        r->handler = INGEST_H_METRICS;
+    else if (router_path_is(r, "/-/healthy"))
+        r->handler = INGEST_H_HEALTHY;
+    else if (router_path_is(r, "/-/ready"))
+        r->handler = INGEST_H_READY;
+
+    if (ingest_req_tenant_resolve(req) != 0) {
+        if (r->handler == INGEST_H_WRITE)
+            ingest_metrics_rejected(ctx->metrics, "tenant", 0);
+        http_response_text(&r->resp, 400,
+                           "invalid tenant id in X-Scope-OrgID: 1 to 150 characters of "
+                           "[A-Za-z0-9!._*'()-] expected");
+        return INGEST_ROUTE_DONE;
+    }
+
+    switch (r->handler) {
+    case INGEST_H_WRITE:
+        return router_write(ctx, r);
+    case INGEST_H_QUERY:
+        return router_query(ctx, r);
+    case INGEST_H_METRICS:
+        if (!get) {
+            http_response_text(&r->resp, 405, "method not allowed");
+            return INGEST_ROUTE_DONE;
+        }
+        r->resp.status = 200;
+        r->resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        ingest_metrics_write(ctx->metrics, ctx, &r->resp.body);
+        return INGEST_ROUTE_DONE;
+    case INGEST_H_HEALTHY:
+        http_response_text(&r->resp, 200, "sonde is healthy.");
+        return INGEST_ROUTE_DONE;
+    case INGEST_H_READY:
+        if (!ctx->st || !storage_ready(ctx->st)) {
+            http_response_text(&r->resp, 503, "replaying");
+            r->resp.retry_after_s = 1;
+        } else {
+            http_response_text(&r->resp, 200, "sonde is ready.");
+        }
+        return INGEST_ROUTE_DONE;
+    default:
+        http_response_text(&r->resp, 404, "not found: %s", req->path);
+        return INGEST_ROUTE_DONE;
+    }
+}
+
+void ingest_router_account(ingest_ctx *ctx, const ingest_req *r)
+{
+    ingest_metrics_request(ctx->metrics, r->handler, r->resp.status, time_mono_ns() - r->start_ns);
+}

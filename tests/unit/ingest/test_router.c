@@ -1,0 +1,152 @@
+/*
+ * test_router.c - tenant selection from X-Scope-OrgID (ingest/request.c):
+ * default tenant, valid ids, and invalid ids that the router answers with 400;
+ * HTTP/1.1 response serialisation; and routing decisions that need neither
+ * storage nor threads (ingest/router.c).
+ */
+#include <string.h>
+
+#include "ingest/ingest_internal.h"
+#include "test.h"
+
+static int resolve(const char *value, const char **tenant)
+{
+    http_header h = {"x-scope-orgid", 13, value, value ? strlen(value) : 0};
+    http_request req;
+    memset(&req, 0, sizeof req);
+    req.headers = value ? &h : NULL;
+    req.nheaders = value ? 1 : 0;
+    int rc = ingest_req_tenant_resolve(&req);
+    *tenant = req.tenant;
+    return rc;
+}
+
+static void test_default_tenant(void)
+{
+    const char *t;
+    CHECK_EQ_INT(resolve(NULL, &t), 0);
+    CHECK_EQ_STR(t, "anonymous");
+}
+
+static void test_valid_tenants(void)
+{
+    const char *t;
+    const char *ok[] = {"team-a", "A.b_c", "x", "(prod)*'!"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        CHECK_EQ_INT(resolve(ok[i], &t), 0);
+        CHECK_EQ_STR(t, ok[i]);
+    }
+}
+
+static void test_invalid_tenants(void)
+{
+    const char *t;
+    char longid[200];
+    memset(longid, 'a', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    const char *bad[] = {"", ".", "..", "a/b", "a b", "é", longid, "a|b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(resolve(bad[i], &t) != 0);
+}
+
+static void test_status_reasons(void)
+{
+    http_response r;
+    http_response_init(&r, 1024);
+    http_response_text(&r, 503, "overloaded");
+    r.retry_after_s = 1;
+    buf out;
+    buf_init(&out, 4096);
+    CHECK_EQ_INT(ingest_resp_serialize_h1(&r, true, false, "Mon, 23 Nov 2026 11:00:00 GMT", &out),
+                 0);
+    CHECK(strncmp(out.data, "HTTP/1.1 503 Service Unavailable\r\n", 34) == 0);
+    CHECK(strstr(out.data, "Retry-After: 1\r\n") != NULL);
+    CHECK(strstr(out.data, "Content-Length: 11\r\n") != NULL);
+    CHECK(strstr(out.data, "Connection: keep-alive\r\n\r\noverloaded\n") != NULL);
+    buf_reset(&out);
+    r.status = 204;
+    buf_reset(&r.body);
+    CHECK_EQ_INT(ingest_resp_serialize_h1(&r, false, false, "d", &out), 0);
+    CHECK(strstr(out.data, "Content-Length") == NULL);
+    CHECK(strstr(out.data, "Connection: close\r\n") != NULL);
+    buf_fini(&out);
+    http_response_fini(&r);
+}
+
+/* ---- dispatch without storage, workers or net threads ---- */
+
+static ingest_req *mkreq(http_method m, const char *path, const char *tenant, const char *ctype,
+                         const char *cenc)
+{
+    ingest_req *r = ingest_req_create(4096, 1 << 20);
+    http_header *h = arena_calloc(r->arena, 3, sizeof *h);
+    size_t n = 0;
+    if (tenant)
+        h[n++] = (http_header){"x-scope-orgid", 13, tenant, strlen(tenant)};
+    if (ctype)
+        h[n++] = (http_header){"content-type", 12, ctype, strlen(ctype)};
+    if (cenc)
+        h[n++] = (http_header){"content-encoding", 16, cenc, strlen(cenc)};
+    r->http.method = m;
+    r->http.path = path;
+    r->http.path_len = strlen(path);
+    r->http.headers = h;
+    r->http.nheaders = n;
+    return r;
+}
+
+static int route(ingest_ctx *ctx, ingest_req *r, const char *expect_body_part)
+{
+    CHECK_EQ_INT(ingest_router_dispatch(ctx, r), INGEST_ROUTE_DONE);
+    int status = r->resp.status;
+    if (expect_body_part) {
+        buf_putc(&r->resp.body, '\0');
+        CHECK(r->resp.body.data && strstr(r->resp.body.data, expect_body_part) != NULL);
+    }
+    ingest_req_destroy(r);
+    return status;
+}
+
+static void test_dispatch(void)
+{
+    ingest_config cfg;
+    ingest_config_defaults(&cfg);
+    ingest_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.cfg = &cfg;
+    ctx.metrics = ingest_metrics_create();
+    rw_limits_defaults(&ctx.rwl);
+
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_GET, "/-/healthy", NULL, NULL, NULL), NULL), 200);
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_GET, "/-/healthy", "bad/tenant", NULL, NULL),
+                       "invalid tenant id"),
+                 400);
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_GET, "/-/ready", "t1", NULL, NULL), "replaying"),
+                 503);
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_GET, "/api/v1/write", NULL, NULL, NULL), NULL), 405);
+    CHECK_EQ_INT(route(&ctx,
+                       mkreq(HTTP_METHOD_POST, "/api/v1/write", "t1",
+                             "application/x-protobuf;proto=io.prometheus.write.v2.Request", NULL),
+                       "2.0"),
+                 415);
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_POST, "/api/v1/write", NULL, NULL, "gzip"),
+                       "Content-Encoding"),
+                 415);
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_GET, "/nope", NULL, NULL, NULL), "not found"), 404);
+    /* no worker pool: queries are refused with 503, never run on the net thread */
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_GET, "/api/v1/query", NULL, NULL, NULL), NULL), 503);
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_GET, "/metrics", NULL, NULL, NULL),
+                       "sonde_http_requests_total"),
+                 200);
+    ingest_metrics_destroy(ctx.metrics);
+}
+
+int main(void)
+{
+    RUN(test_default_tenant);
+    RUN(test_valid_tenants);
+    RUN(test_invalid_tenants);
+    RUN(test_status_reasons);
+    RUN(test_dispatch);
+    return TEST_DONE();
+}
