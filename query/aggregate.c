@@ -1,0 +1,433 @@
+/*
+ * aggregate.c - PromQL aggregation operators over the step grid:
+ * sum avg count min max group stddev stdvar quantile count_values topk
+ * bottomk limitk limit_ratio, with `by` / `without` grouping.
+ *
+ * Series are assigned to groups once (labels do not change across steps);
+ * each step then folds the present points of every group. sum and avg use
+ * Kahan summation as Prometheus 3 does; stddev/stdvar use Welford's method.
+ *
+ * Threads: one query on one thread; memory in the query arena.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/utf8.h"
+#include "eval_internal.h"
+
+typedef struct aggacc {
+    double v, c, mean; /* value, Kahan compensation, running mean */
+    size_t n;
+    bool seen;
+    bool incremental; /* avg switched to incremental mean after overflow */
+} aggacc;
+
+static void kahan_add(double x, double *sum, double *comp)
+{
+    double t = *sum + x;
+    if (isinf(t))
+        *comp = 0;
+    else if (fabs(*sum) >= fabs(x))
+        *comp += (*sum - t) + x;
+    else
+        *comp += (x - t) + *sum;
+    *sum = t;
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    if (isnan(x)) /* NaN sorts first, as Prometheus' vectorByValueHeap */
+        return isnan(y) ? 0 : -1;
+    if (isnan(y))
+        return 1;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+double query_quantile(double q, double *vals, size_t n);
+double query_quantile(double q, double *vals, size_t n)
+{
+    if (n == 0 || isnan(q))
+        return NAN;
+    if (q < 0)
+        return -INFINITY;
+    if (q > 1)
+        return INFINITY;
+    qsort(vals, n, sizeof(double), dbl_cmp);
+    double rank = q * (double)(n - 1);
+    double lower = fmax(0, floor(rank));
+    double upper = fmin((double)(n - 1), lower + 1);
+    double w = rank - floor(rank);
+    return vals[(size_t)lower] * (1 - w) + vals[(size_t)upper] * w;
+}
+
+/* true when a should rank before b for topk (NaN ranks last). */
+static bool top_better(double a, double b, bool top)
+{
+    if (isnan(a))
+        return false;
+    if (isnan(b))
+        return true;
+    return top ? a > b : a < b;
+}
+
+static sonde_status agg_select_k(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                                 const query_value *in, const size_t *grp, size_t ng,
+                                 const double *param, query_value *out)
+{
+    query_aggop op = n->u.agg.op;
+    sonde_status st;
+    query_value res;
+    if ((st = query_vector_alloc(c, g, in->nseries, &res)))
+        return st;
+    for (size_t i = 0; i < in->nseries; i++) {
+        res.series[i] = in->series[i];
+        res.series[i].ts = NULL;
+        if ((st = query_series_alloc(c, g->n, &res.series[i])))
+            return st;
+    }
+    /* group members once (CSR layout), so each step costs O(series) */
+    size_t *members = query_eval_alloc(c, (in->nseries + 1) * sizeof(size_t));
+    size_t *gmem = query_eval_alloc(c, (in->nseries + 1) * sizeof(size_t));
+    size_t *goff = query_eval_alloc(c, (ng + 2) * sizeof(size_t));
+    size_t *gfill = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
+    size_t *chosen = query_eval_alloc(c, (in->nseries + 1) * sizeof(size_t));
+    if (!members || !gmem || !goff || !gfill || !chosen)
+        return SONDE_ERR_NOMEM;
+    for (size_t i = 0; i < in->nseries; i++)
+        goff[grp[i] + 1]++;
+    for (size_t gi = 0; gi < ng; gi++)
+        goff[gi + 1] += goff[gi];
+    for (size_t i = 0; i < in->nseries; i++)
+        gmem[goff[grp[i]] + gfill[grp[i]]++] = i;
+    for (size_t step = 0; step < g->n; step++) {
+        if ((st = query_eval_tick(c)))
+            return st;
+        double p = param[step];
+        if (op == QAGG_LIMIT_RATIO && isnan(p))
+            return query_eval_fail(c, SONDE_ERR_INVALID, "Ratio value is NaN");
+        if (op == QAGG_LIMIT_RATIO) /* Prometheus clamps (with a warning) */
+            p = p < -1 ? -1 : p > 1 ? 1 : p;
+        if (op != QAGG_LIMIT_RATIO && isnan(p))
+            return query_eval_fail(c, SONDE_ERR_INVALID, "Parameter value is NaN");
+        if (op != QAGG_LIMIT_RATIO && (p >= 9.2e18 || p <= -9.2e18))
+            return query_eval_fail(c, SONDE_ERR_INVALID, "Scalar value %g overflows int64", p);
+        int64_t k = op == QAGG_LIMIT_RATIO ? 0 : (int64_t)p;
+        for (size_t gi = 0; gi < ng; gi++) {
+            size_t nmem = 0;
+            for (size_t gk = goff[gi]; gk < goff[gi + 1]; gk++)
+                if (in->series[gmem[gk]].ok[step])
+                    members[nmem++] = gmem[gk];
+            if (!nmem)
+                continue;
+            size_t nch = 0;
+            if (op == QAGG_LIMITK) {
+                for (size_t m = 0; m < nmem && (int64_t)nch < k; m++)
+                    chosen[nch++] = members[m];
+            } else if (op == QAGG_LIMIT_RATIO) {
+                double r = p;
+                for (size_t m = 0; m < nmem; m++) {
+                    const query_series *s = &in->series[members[m]];
+                    /* deterministic per label set: hash into [0,1) */
+                    double h = (double)(series_labels_hash(s->labels, s->nlabels) >> 11) /
+                               9007199254740992.0;
+                    if ((r >= 0 && h < r) || (r < 0 && h >= 1 + r))
+                        chosen[nch++] = members[m];
+                }
+            } else {
+                bool top = op == QAGG_TOPK;
+                /* selection by insertion into a sorted prefix of size k */
+                for (size_t m = 0; m < nmem; m++) {
+                    double v = in->series[members[m]].v[step];
+                    if ((int64_t)nch < k) {
+                        size_t pos = nch++;
+                        while (pos > 0 && top_better(v, in->series[chosen[pos - 1]].v[step], top)) {
+                            chosen[pos] = chosen[pos - 1];
+                            pos--;
+                        }
+                        chosen[pos] = members[m];
+                    } else if (nch > 0 && top_better(v, in->series[chosen[nch - 1]].v[step], top)) {
+                        size_t pos = nch - 1;
+                        while (pos > 0 && top_better(v, in->series[chosen[pos - 1]].v[step], top)) {
+                            chosen[pos] = chosen[pos - 1];
+                            pos--;
+                        }
+                        chosen[pos] = members[m];
+                    }
+                }
+            }
+            for (size_t m = 0; m < nch; m++) {
+                res.series[chosen[m]].ok[step] = 1;
+                res.series[chosen[m]].v[step] = in->series[chosen[m]].v[step];
+            }
+        }
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < res.nseries; i++) {
+        bool any = false;
+        for (size_t j = 0; j < g->n && !any; j++)
+            any = res.series[i].ok[j];
+        if (any)
+            res.series[k++] = res.series[i];
+    }
+    res.nseries = k;
+    *out = res;
+    return SONDE_OK;
+}
+
+static sonde_status agg_count_values(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                                     const query_value *in, sonde_label **glabels, uint32_t *gnl,
+                                     const size_t *grp, const char *lname, query_value *out)
+{
+    qbuilder b;
+    query_builder_init(&b, c, g->n);
+    sonde_status st;
+    size_t lnl = strlen(lname);
+    buf tmp;
+    buf_init(&tmp, 64);
+    /* a series usually repeats its value across steps: reuse the output series */
+    size_t *last_idx = query_eval_alloc(c, (in->nseries + 1) * sizeof(size_t));
+    double *last_v = query_eval_alloc(c, (in->nseries + 1) * sizeof(double));
+    if (!last_idx || !last_v) {
+        buf_fini(&tmp);
+        return SONDE_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < in->nseries; i++)
+        last_idx[i] = SIZE_MAX;
+    for (size_t step = 0; step < g->n; step++) {
+        if ((st = query_eval_tick(c)))
+            goto out;
+        for (size_t i = 0; i < in->nseries; i++) {
+            const query_series *s = &in->series[i];
+            if (!s->ok[step])
+                continue;
+            if (last_idx[i] != SIZE_MAX && memcmp(&last_v[i], &s->v[step], sizeof(double)) == 0) {
+                b.s[last_idx[i]].ok[step] = 1;
+                b.s[last_idx[i]].v[step] += 1;
+                continue;
+            }
+            buf_reset(&tmp);
+            buf_prom_float(&tmp, s->v[step]);
+            char *val = arena_strndup(c->a, tmp.data ? tmp.data : "", tmp.len);
+            sonde_label *l;
+            uint32_t nl;
+            size_t idx;
+            if (!val) {
+                st = SONDE_ERR_NOMEM;
+                goto out;
+            }
+            if ((st = query_labels_set(c, glabels[grp[i]], gnl[grp[i]], lname, lnl, val, tmp.len,
+                                       &l, &nl)) ||
+                (st = query_builder_get(&b, l, nl, &idx)))
+                goto out;
+            b.s[idx].ok[step] = 1;
+            b.s[idx].v[step] += 1;
+            last_idx[i] = idx;
+            last_v[i] = s->v[step];
+        }
+    }
+    query_builder_finish(&b, g, out);
+    st = SONDE_OK;
+out:
+    buf_fini(&tmp);
+    return st;
+}
+
+sonde_status query_agg_eval(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                            query_value *out)
+{
+    query_value in, pv;
+    sonde_status st;
+    query_aggop op = n->u.agg.op;
+    memset(&pv, 0, sizeof(pv));
+    if (n->u.agg.param && (st = query_eval_node(c, n->u.agg.param, g, &pv)))
+        return st;
+    if ((st = query_eval_node(c, n->u.agg.expr, g, &in)))
+        return st;
+    /* groups */
+    qbuilder groups;
+    query_builder_init(&groups, c, 1);
+    size_t *grp = query_eval_alloc(c, (in.nseries + 1) * sizeof(size_t));
+    if (!grp)
+        return SONDE_ERR_NOMEM;
+    const char *cv_label = NULL;
+    if (op == QAGG_COUNT_VALUES) {
+        cv_label = pv.str;
+        if (!cv_label || !cv_label[0] || !utf8_valid(cv_label, pv.str_len))
+            return query_eval_fail(c, SONDE_ERR_INVALID, "invalid label name \"%s\"",
+                                   cv_label ? cv_label : "");
+    }
+    for (size_t i = 0; i < in.nseries; i++) {
+        sonde_label *l;
+        uint32_t nl;
+        const query_series *s = &in.series[i];
+        st = n->u.agg.without ? query_labels_filter(c, s->labels, s->nlabels, &n->u.agg.grouping,
+                                                    false, true, &l, &nl)
+                              : query_labels_filter(c, s->labels, s->nlabels, &n->u.agg.grouping,
+                                                    true, false, &l, &nl);
+        if (st || (st = query_builder_get(&groups, l, nl, &grp[i])))
+            return st;
+    }
+    size_t ng = groups.n;
+    if (op == QAGG_TOPK || op == QAGG_BOTTOMK || op == QAGG_LIMITK || op == QAGG_LIMIT_RATIO)
+        return agg_select_k(c, n, g, &in, grp, ng, pv.scalar, out);
+    if (op == QAGG_COUNT_VALUES) {
+        sonde_label **gl = query_eval_alloc(c, (ng + 1) * sizeof(*gl));
+        uint32_t *gn = query_eval_alloc(c, (ng + 1) * sizeof(*gn));
+        if (!gl || !gn)
+            return SONDE_ERR_NOMEM;
+        for (size_t i = 0; i < ng; i++) {
+            gl[i] = groups.s[i].labels;
+            gn[i] = groups.s[i].nlabels;
+        }
+        return agg_count_values(c, n, g, &in, gl, gn, grp, cv_label, out);
+    }
+    if ((st = query_vector_alloc(c, g, ng, out)))
+        return st;
+    for (size_t i = 0; i < ng; i++) {
+        out->series[i].labels = groups.s[i].labels;
+        out->series[i].nlabels = groups.s[i].nlabels;
+        if ((st = query_series_alloc(c, g->n, &out->series[i])))
+            return st;
+    }
+    aggacc *acc = query_eval_alloc(c, (ng + 1) * sizeof(aggacc));
+    double **qv = NULL;
+    size_t *qn = NULL;
+    if (!acc)
+        return SONDE_ERR_NOMEM;
+    if (op == QAGG_QUANTILE) {
+        qv = query_eval_alloc(c, (ng + 1) * sizeof(double *));
+        qn = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
+        size_t *sz = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
+        if (!qv || !qn || !sz)
+            return SONDE_ERR_NOMEM;
+        for (size_t i = 0; i < in.nseries; i++)
+            sz[grp[i]]++;
+        for (size_t i = 0; i < ng; i++)
+            if (!(qv[i] = query_eval_alloc(c, (sz[i] + 1) * sizeof(double))))
+                return SONDE_ERR_NOMEM;
+    }
+    for (size_t step = 0; step < g->n; step++) {
+        if ((st = query_eval_tick(c)))
+            return st;
+        memset(acc, 0, ng * sizeof(aggacc));
+        if (qn)
+            memset(qn, 0, ng * sizeof(size_t));
+        for (size_t i = 0; i < in.nseries; i++) {
+            const query_series *s = &in.series[i];
+            if (!s->ok[step])
+                continue;
+            aggacc *a = &acc[grp[i]];
+            double x = s->v[step];
+            if (!a->seen) {
+                a->seen = true;
+                a->n = 1;
+                a->v = x;
+                a->c = 0;
+                a->mean = x;
+                if (op == QAGG_STDDEV || op == QAGG_STDVAR)
+                    a->v = isnan(x) || isinf(x) ? NAN : 0;
+                if (op == QAGG_QUANTILE)
+                    qv[grp[i]][qn[grp[i]]++] = x;
+                continue;
+            }
+            a->n++;
+            switch (op) {
+            case QAGG_SUM:
+                kahan_add(x, &a->v, &a->c);
+                break;
+            case QAGG_AVG:
+                if (!a->incremental) {
+                    double ns = a->v + x;
+                    if (isinf(ns) && !isinf(x) && !isinf(a->v)) {
+                        a->incremental = true;
+                        a->mean = a->v / (double)(a->n - 1) + a->c / (double)(a->n - 1);
+                        a->c = 0;
+                    } else {
+                        kahan_add(x, &a->v, &a->c);
+                        break;
+                    }
+                }
+                if (isinf(a->mean)) {
+                    if (isinf(x) && (a->mean > 0) == (x > 0))
+                        break;
+                    if (!isinf(x) && !isnan(x))
+                        break;
+                }
+                a->mean += x / (double)a->n - a->mean / (double)a->n;
+                break;
+            case QAGG_COUNT:
+            case QAGG_GROUP:
+                break;
+            case QAGG_MIN:
+                if (a->v > x || isnan(a->v))
+                    a->v = x;
+                break;
+            case QAGG_MAX:
+                if (a->v < x || isnan(a->v))
+                    a->v = x;
+                break;
+            case QAGG_STDDEV:
+            case QAGG_STDVAR: {
+                double d = x - a->mean;
+                a->mean += d / (double)a->n;
+                a->v += d * (x - a->mean);
+                break;
+            }
+            case QAGG_QUANTILE:
+                qv[grp[i]][qn[grp[i]]++] = x;
+                break;
+            default:
+                break;
+            }
+        }
+        for (size_t gi = 0; gi < ng; gi++) {
+            aggacc *a = &acc[gi];
+            if (!a->seen)
+                continue;
+            double r;
+            switch (op) {
+            case QAGG_SUM:
+                r = isinf(a->v) ? a->v : a->v + a->c;
+                break;
+            case QAGG_AVG:
+                r = a->incremental ? a->mean : (isinf(a->v) ? a->v : (a->v + a->c)) / (double)a->n;
+                if (a->n == 1)
+                    r = a->v;
+                break;
+            case QAGG_COUNT:
+                r = (double)a->n;
+                break;
+            case QAGG_GROUP:
+                r = 1;
+                break;
+            case QAGG_STDVAR:
+                r = a->v / (double)a->n;
+                break;
+            case QAGG_STDDEV:
+                r = sqrt(a->v / (double)a->n);
+                break;
+            case QAGG_QUANTILE:
+                r = query_quantile(pv.scalar[step], qv[gi], qn[gi]);
+                break;
+            default:
+                r = a->v;
+                break;
+            }
+            out->series[gi].ok[step] = 1;
+            out->series[gi].v[step] = r;
+        }
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < out->nseries; i++) {
+        bool any = false;
+        for (size_t j = 0; j < g->n && !any; j++)
+            any = out->series[i].ok[j];
+        if (any)
+            out->series[k++] = out->series[i];
+    }
+    out->nseries = k;
+    return SONDE_OK;
+}

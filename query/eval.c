@@ -1,0 +1,974 @@
+/*
+ * eval.c - the PromQL evaluator core: selectors, range-vector arguments
+ * (matrix selectors and subqueries), binary and unary operators, and the
+ * instant/range entry points. Functions live in functions.c, aggregations in
+ * aggregate.c.
+ *
+ * Every node is evaluated once over the whole step grid (see eval.h). A
+ * selector computes, per step, its reference time ((@ or step time) -
+ * offset), loads each matching series once for [first ref - lookback or
+ * range, last ref] and walks the samples with a cursor.
+ *
+ * Semantics (Prometheus 3): the lookback window and range windows are
+ * left-open, (t - d, t]; a stale marker ends a series for instant selectors
+ * and is dropped from range selectors.
+ *
+ * Threads: one query on one thread; all memory in ctx->a.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/timeutil.h"
+#include "eval_internal.h"
+
+/* ---- errors, limits, memory ---- */
+
+sonde_status query_eval_fail(query_eval_ctx *c, sonde_status st, const char *fmt, ...)
+{
+    if (!c->err[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err, sizeof(c->err), fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+sonde_status query_eval_tick(query_eval_ctx *c)
+{
+    if (c->deadline_ns && (++c->ticks & 63) == 0 && time_mono_ns() > c->deadline_ns)
+        return query_eval_fail(c, SONDE_ERR_TIMEOUT, "query timed out in expression evaluation");
+    return SONDE_OK;
+}
+
+sonde_status query_eval_account(query_eval_ctx *c, size_t points)
+{
+    c->points += points;
+    if (c->max_samples && c->points > c->max_samples)
+        return query_eval_fail(c, SONDE_ERR_LIMIT,
+                               "query processing would load too many samples into memory in query "
+                               "execution");
+    if (c->deadline_ns && time_mono_ns() > c->deadline_ns)
+        return query_eval_fail(c, SONDE_ERR_TIMEOUT, "query timed out in expression evaluation");
+    return SONDE_OK;
+}
+
+void *query_eval_alloc(query_eval_ctx *c, size_t n)
+{
+    void *p = arena_calloc(c->a, 1, n ? n : 1);
+    if (!p)
+        query_eval_fail(c, SONDE_ERR_NOMEM, "query exceeded its memory limit");
+    return p;
+}
+
+sonde_status query_series_alloc(query_eval_ctx *c, size_t nsteps, query_series *s)
+{
+    s->v = query_eval_alloc(c, nsteps * sizeof(double));
+    s->ok = s->v ? query_eval_alloc(c, nsteps) : NULL;
+    return s->ok ? SONDE_OK : SONDE_ERR_NOMEM;
+}
+
+sonde_status query_vector_alloc(query_eval_ctx *c, const qgrid *g, size_t nseries, query_value *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->type = QUERY_TYPE_VECTOR;
+    out->start = g->start;
+    out->end = g->end;
+    out->step = g->step;
+    out->nsteps = g->n;
+    out->nseries = nseries;
+    out->series = query_eval_alloc(c, (nseries ? nseries : 1) * sizeof(query_series));
+    return out->series ? SONDE_OK : SONDE_ERR_NOMEM;
+}
+
+static sonde_status scalar_alloc(query_eval_ctx *c, const qgrid *g, query_value *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->type = QUERY_TYPE_SCALAR;
+    out->start = g->start;
+    out->end = g->end;
+    out->step = g->step;
+    out->nsteps = g->n;
+    out->scalar = query_eval_alloc(c, g->n * sizeof(double));
+    return out->scalar ? SONDE_OK : SONDE_ERR_NOMEM;
+}
+
+/* ---- sources ---- */
+
+static sonde_status storage_src_select(void *ctx, const storage_matcher *m, size_t nm, int64_t mint,
+                                       int64_t maxt, arena *a, storage_series_ref **out, size_t *n)
+{
+    query_storage_source *ss = ctx;
+    return storage_select(ss->st, ss->tenant, m, nm, mint, maxt, a, out, n);
+}
+
+static sonde_status storage_src_read(void *ctx, uint64_t id, int64_t mint, int64_t maxt, arena *a,
+                                     sonde_sample **out, size_t *n)
+{
+    query_storage_source *ss = ctx;
+    return storage_read_samples(ss->st, ss->tenant, id, mint, maxt, a, out, n);
+}
+
+void query_source_storage(query_source *src, query_storage_source *ss)
+{
+    src->select = storage_src_select;
+    src->read = storage_src_read;
+    src->ctx = ss;
+}
+
+static bool re_cb(void *ctx, const char *v, size_t n)
+{
+    return query_regex_match(ctx, v, n);
+}
+
+static sonde_status select_refs(query_eval_ctx *c, const query_node *vs, int64_t mint, int64_t maxt,
+                                storage_series_ref **refs, size_t *nrefs)
+{
+    *refs = NULL;
+    *nrefs = 0;
+    if (mint > maxt)
+        return SONDE_OK;
+    size_t nm = vs->u.vs.nm;
+    storage_matcher *m = query_eval_alloc(c, (nm ? nm : 1) * sizeof(*m));
+    if (!m)
+        return SONDE_ERR_NOMEM;
+    for (size_t i = 0; i < nm; i++) {
+        const query_matcher *qm = &vs->u.vs.m[i];
+        m[i].name = qm->name;
+        m[i].name_len = qm->name_len;
+        m[i].op = (storage_match_op)qm->op;
+        m[i].value = qm->value;
+        m[i].value_len = qm->value_len;
+        if (qm->re) {
+            m[i].re_match = re_cb;
+            m[i].re_ctx = qm->re;
+        }
+    }
+    sonde_status st = c->src.select(c->src.ctx, m, nm, mint, maxt, c->a, refs, nrefs);
+    if (st)
+        return query_eval_fail(c, st, "selecting series failed: %s", sonde_status_name(st));
+    return SONDE_OK;
+}
+
+/* Reads one series into `into`, counting the samples against max_samples. */
+static sonde_status read_series(query_eval_ctx *c, uint64_t id, int64_t mint, int64_t maxt,
+                                arena *into, sonde_sample **s, size_t *n)
+{
+    *s = NULL;
+    *n = 0;
+    sonde_status st = c->src.read(c->src.ctx, id, mint, maxt, into, s, n);
+    if (st)
+        return query_eval_fail(
+            c, st == SONDE_ERR_NOMEM ? SONDE_ERR_LIMIT : st, "%s",
+            st == SONDE_ERR_NOMEM
+                ? "query processing would load too many samples into memory in query "
+                  "execution"
+                : "reading samples failed");
+    c->samples_loaded += *n;
+    return query_eval_account(c, *n);
+}
+
+/* A per-query scratch arena for one series at a time. */
+static arena *scratch_create(const query_eval_ctx *c)
+{
+    size_t cap = c->max_samples ? c->max_samples * sizeof(sonde_sample) + (1u << 20) : 0;
+    return arena_create(1 << 16, cap);
+}
+
+/* Loads all series of a selector with samples in [mint, maxt]. */
+static sonde_status load_selector(query_eval_ctx *c, const query_node *vs, int64_t mint,
+                                  int64_t maxt, query_mseries **out, size_t *nout)
+{
+    storage_series_ref *refs;
+    size_t nrefs;
+    *out = NULL;
+    *nout = 0;
+    sonde_status st = select_refs(c, vs, mint, maxt, &refs, &nrefs);
+    if (st)
+        return st;
+    query_mseries *ms = query_eval_alloc(c, (nrefs ? nrefs : 1) * sizeof(*ms));
+    if (!ms)
+        return SONDE_ERR_NOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < nrefs; i++) {
+        sonde_sample *s;
+        size_t n;
+        if ((st = read_series(c, refs[i].id, mint, maxt, c->a, &s, &n)))
+            return st;
+        if (!n)
+            continue;
+        ms[k].labels = refs[i].labels;
+        ms[k].nlabels = refs[i].nlabels;
+        ms[k].s = s;
+        ms[k].n = n;
+        k++;
+    }
+    *out = ms;
+    *nout = k;
+    return SONDE_OK;
+}
+
+sonde_status query_matrix_series(query_eval_ctx *c, const qmatrix *m, size_t i, arena *scratch,
+                                 query_mseries *out)
+{
+    if (!m->lazy) {
+        *out = m->s[i];
+        return SONDE_OK;
+    }
+    out->labels = m->refs[i].labels;
+    out->nlabels = m->refs[i].nlabels;
+    sonde_status st = read_series(c, m->refs[i].id, m->mint, m->maxt, scratch, &out->s, &out->n);
+    if (st)
+        return st;
+    size_t k = 0; /* range selectors skip stale markers */
+    for (size_t j = 0; j < out->n; j++)
+        if (!series_value_is_stale(out->s[j].value))
+            out->s[k++] = out->s[j];
+    out->n = k;
+    return SONDE_OK;
+}
+
+void query_matrix_series_done(query_eval_ctx *c, const qmatrix *m, const query_mseries *s,
+                              arena *scratch)
+{
+    if (!m->lazy)
+        return;
+    c->points -= s->n < c->points ? s->n : c->points;
+    arena_reset(scratch);
+}
+
+arena *query_scratch_create(const query_eval_ctx *c)
+{
+    return scratch_create(c);
+}
+
+static int64_t at_time(const query_eval_ctx *c, const query_modifiers *m, int64_t t)
+{
+    switch (m->at) {
+    case QUERY_AT_TS:
+        return m->at_ms;
+    case QUERY_AT_START:
+        return c->query_start;
+    case QUERY_AT_END:
+        return c->query_end;
+    default:
+        return t;
+    }
+}
+
+/* A duration: the literal, or its expression evaluated now (in seconds, as
+ * Prometheus' duration expressions; step() and range() see the query). */
+static sonde_status dur_resolve(query_eval_ctx *c, const query_node *e, int64_t lit, int64_t *ms)
+{
+    if (!e) {
+        *ms = lit;
+        return SONDE_OK;
+    }
+    qgrid g1 = {c->query_start, c->query_start, 1, 1};
+    query_value v;
+    sonde_status st = query_eval_node(c, e, &g1, &v);
+    if (st)
+        return st;
+    double s = v.type == QUERY_TYPE_SCALAR ? v.scalar[0] : NAN;
+    if (!isfinite(s) || fabs(s) * 1000.0 > 9.0e15)
+        return query_eval_fail(c, SONDE_ERR_INVALID, "duration expression out of range: %g", s);
+    *ms = (int64_t)llround(s * 1000.0);
+    return SONDE_OK;
+}
+
+static sonde_status mods_resolve(query_eval_ctx *c, const query_modifiers *m, query_modifiers *out)
+{
+    *out = *m;
+    out->offset_expr = NULL;
+    return dur_resolve(c, m->offset_expr, m->offset_ms, &out->offset_ms);
+}
+
+/* ---- instant vector selectors ---- */
+
+static sonde_status eval_vector_selector(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                                         query_value *out)
+{
+    query_modifiers rmod;
+    sonde_status st = mods_resolve(c, &n->u.vs.mod, &rmod);
+    if (st)
+        return st;
+    const query_modifiers *mod = &rmod;
+    int64_t r0 = at_time(c, mod, qgrid_t(g, 0)) - mod->offset_ms;
+    int64_t r1 = at_time(c, mod, qgrid_t(g, g->n - 1)) - mod->offset_ms;
+    int64_t mint = r0 - c->lookback_ms + 1;
+    storage_series_ref *refs;
+    size_t nrefs;
+    st = select_refs(c, n, mint, r1, &refs, &nrefs);
+    if (st)
+        return st;
+    if ((st = query_vector_alloc(c, g, nrefs, out)))
+        return st;
+    /* one series at a time through a scratch arena: only the points stay */
+    arena *scratch = scratch_create(c);
+    if (!scratch)
+        return query_eval_fail(c, SONDE_ERR_NOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < nrefs && !st; i++) {
+        sonde_sample *smp;
+        size_t ns;
+        if ((st = read_series(c, refs[i].id, mint, r1, scratch, &smp, &ns)))
+            break;
+        c->points -= ns;
+        query_series *s = &out->series[k];
+        if (!ns || (st = query_series_alloc(c, g->n, s)))
+            goto next;
+        s->ts = query_eval_alloc(c, g->n * sizeof(int64_t));
+        if (!s->ts) {
+            st = SONDE_ERR_NOMEM;
+            break;
+        }
+        s->labels = refs[i].labels;
+        s->nlabels = refs[i].nlabels;
+        size_t j = 0, any = 0;
+        for (size_t step = 0; step < g->n; step++) {
+            if ((st = query_eval_tick(c)))
+                break;
+            int64_t ref = at_time(c, mod, qgrid_t(g, step)) - mod->offset_ms;
+            while (j + 1 < ns && smp[j + 1].ts_ms <= ref)
+                j++;
+            const sonde_sample *sp = &smp[j];
+            if (sp->ts_ms > ref || sp->ts_ms <= ref - c->lookback_ms ||
+                series_value_is_stale(sp->value))
+                continue;
+            s->ok[step] = 1;
+            s->v[step] = sp->value;
+            s->ts[step] = sp->ts_ms;
+            any++;
+        }
+        if (!st && any) {
+            k++;
+            st = query_eval_account(c, any);
+        }
+    next:
+        arena_reset(scratch);
+    }
+    arena_destroy(scratch);
+    out->nseries = k;
+    return st;
+}
+
+/* ---- range-vector arguments ---- */
+
+sonde_status query_eval_matrix(query_eval_ctx *c, const query_node *n, const qgrid *g, bool lazy,
+                               qmatrix *out)
+{
+    while (n->kind == QN_PAREN)
+        n = n->u.paren.expr;
+    memset(out, 0, sizeof(*out));
+    out->wend = query_eval_alloc(c, g->n * sizeof(int64_t));
+    if (!out->wend)
+        return SONDE_ERR_NOMEM;
+    sonde_status st;
+    query_modifiers rmod;
+    if (n->kind == QN_MATRIX_SEL) {
+        const query_node *vs = n->u.ms.vs;
+        if ((st = mods_resolve(c, &vs->u.vs.mod, &rmod)) ||
+            (st = dur_resolve(c, n->u.ms.range_expr, n->u.ms.range_ms, &out->range_ms)))
+            return st;
+        if (out->range_ms <= 0)
+            return query_eval_fail(c, SONDE_ERR_INVALID, "range must be greater than 0");
+        const query_modifiers *mod = &rmod;
+        out->offset_ms = mod->offset_ms;
+        out->from_selector = true;
+        for (size_t i = 0; i < g->n; i++)
+            out->wend[i] = at_time(c, mod, qgrid_t(g, i)) - mod->offset_ms;
+        out->mint = out->wend[0] - out->range_ms + 1;
+        out->maxt = out->wend[g->n - 1];
+        if (lazy) {
+            out->lazy = true;
+            return select_refs(c, vs, out->mint, out->maxt, &out->refs, &out->n);
+        }
+        if ((st = load_selector(c, vs, out->mint, out->maxt, &out->s, &out->n)))
+            return st;
+        for (size_t i = 0; i < out->n; i++) { /* range selectors skip stale markers */
+            size_t k = 0;
+            for (size_t j = 0; j < out->s[i].n; j++)
+                if (!series_value_is_stale(out->s[i].s[j].value))
+                    out->s[i].s[k++] = out->s[i].s[j];
+            out->s[i].n = k;
+        }
+        return SONDE_OK;
+    }
+    if (n->kind != QN_SUBQUERY)
+        return query_eval_fail(c, SONDE_ERR_INTERNAL, "expected a range vector");
+    int64_t step;
+    if ((st = mods_resolve(c, &n->u.sq.mod, &rmod)) ||
+        (st = dur_resolve(c, n->u.sq.range_expr, n->u.sq.range_ms, &out->range_ms)) ||
+        (st = dur_resolve(c, n->u.sq.step_expr, n->u.sq.step_ms, &step)))
+        return st;
+    if (out->range_ms <= 0 || step < 0)
+        return query_eval_fail(c, SONDE_ERR_INVALID,
+                               "subquery range and step must be greater "
+                               "than 0");
+    const query_modifiers *mod = &rmod;
+    out->offset_ms = mod->offset_ms;
+    int64_t o0 = at_time(c, mod, qgrid_t(g, 0)), o1 = at_time(c, mod, qgrid_t(g, g->n - 1));
+    for (size_t i = 0; i < g->n; i++)
+        out->wend[i] = at_time(c, mod, qgrid_t(g, i)) - mod->offset_ms;
+    if (!step)
+        step = QUERY_DEFAULT_EVAL_INTERVAL_MS;
+    int64_t lo = o0 - mod->offset_ms - out->range_ms;
+    qgrid ig;
+    ig.step = step;
+    ig.start = step * (lo / step);
+    if (ig.start < lo)
+        ig.start += step;
+    ig.end = o1 - mod->offset_ms;
+    if (ig.end < ig.start)
+        return SONDE_OK;
+    ig.n = (size_t)((ig.end - ig.start) / step) + 1;
+    if (ig.n > 11000000)
+        return query_eval_fail(c, SONDE_ERR_LIMIT, "subquery would evaluate too many steps");
+    query_value inner;
+    int64_t qs = c->query_start, qe = c->query_end;
+    st = query_eval_node(c, n->u.sq.expr, &ig, &inner);
+    c->query_start = qs;
+    c->query_end = qe;
+    if (st)
+        return st;
+    out->s = query_eval_alloc(c, (inner.nseries ? inner.nseries : 1) * sizeof(query_mseries));
+    if (!out->s)
+        return SONDE_ERR_NOMEM;
+    for (size_t i = 0; i < inner.nseries; i++) {
+        const query_series *s = &inner.series[i];
+        size_t cnt = 0;
+        for (size_t j = 0; j < ig.n; j++)
+            cnt += s->ok[j];
+        if (!cnt)
+            continue;
+        query_mseries *m = &out->s[out->n++];
+        m->labels = s->labels;
+        m->nlabels = s->nlabels;
+        m->s = query_eval_alloc(c, cnt * sizeof(sonde_sample));
+        if (!m->s)
+            return SONDE_ERR_NOMEM;
+        for (size_t j = 0; j < ig.n; j++)
+            if (s->ok[j])
+                m->s[m->n++] = (sonde_sample){qgrid_t(&ig, j), s->v[j]};
+    }
+    return SONDE_OK;
+}
+
+/* ---- binary operators ---- */
+
+bool query_binop_is_comparison(query_binop op)
+{
+    return op == QOP_EQL || op == QOP_NEQ || op == QOP_LSS || op == QOP_LTE || op == QOP_GTR ||
+           op == QOP_GTE;
+}
+
+bool query_binop_is_set(query_binop op)
+{
+    return op == QOP_AND || op == QOP_OR || op == QOP_UNLESS;
+}
+
+const char *query_binop_name(query_binop op)
+{
+    static const char *const names[] = {"",   "+", "-",  "*", "/",  "%",   "^",  "atan2", "==",
+                                        "!=", "<", "<=", ">", ">=", "and", "or", "unless"};
+    return (size_t)op < sizeof(names) / sizeof(names[0]) ? names[op] : "?";
+}
+
+/* Returns whether the element is kept; *out gets the value. */
+static bool binop_apply(query_binop op, double l, double r, bool return_bool, double *out)
+{
+    bool cmp;
+    switch (op) {
+    case QOP_ADD:
+        *out = l + r;
+        return true;
+    case QOP_SUB:
+        *out = l - r;
+        return true;
+    case QOP_MUL:
+        *out = l * r;
+        return true;
+    case QOP_DIV:
+        *out = l / r;
+        return true;
+    case QOP_MOD:
+        *out = fmod(l, r);
+        return true;
+    case QOP_POW:
+        *out = pow(l, r);
+        return true;
+    case QOP_ATAN2:
+        *out = atan2(l, r);
+        return true;
+    case QOP_EQL:
+        cmp = l == r;
+        break;
+    case QOP_NEQ:
+        cmp = l != r;
+        break;
+    case QOP_LSS:
+        cmp = l < r;
+        break;
+    case QOP_LTE:
+        cmp = l <= r;
+        break;
+    case QOP_GTR:
+        cmp = l > r;
+        break;
+    case QOP_GTE:
+        cmp = l >= r;
+        break;
+    default:
+        *out = NAN;
+        return false;
+    }
+    if (return_bool) {
+        *out = cmp ? 1.0 : 0.0;
+        return true;
+    }
+    *out = l;
+    return cmp;
+}
+
+static bool drops_name(const query_node *n)
+{
+    return !query_binop_is_comparison(n->u.bin.op) || n->u.bin.return_bool;
+}
+
+static sonde_status eval_scalar_vector(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                                       const query_value *vec, const double *sc, bool scalar_left,
+                                       query_value *out)
+{
+    qbuilder b;
+    query_builder_init(&b, c, g->n);
+    sonde_status st;
+    bool dn = drops_name(n);
+    for (size_t i = 0; i < vec->nseries; i++) {
+        const query_series *s = &vec->series[i];
+        sonde_label *l = s->labels;
+        uint32_t nl = s->nlabels;
+        if (dn && (st = query_labels_drop_name(c, s->labels, s->nlabels, &l, &nl)))
+            return st;
+        size_t idx = SIZE_MAX;
+        for (size_t step = 0; step < g->n; step++) {
+            if (!s->ok[step])
+                continue;
+            double v;
+            double lv = scalar_left ? sc[step] : s->v[step];
+            double rv = scalar_left ? s->v[step] : sc[step];
+            if (!binop_apply(n->u.bin.op, lv, rv, n->u.bin.return_bool, &v))
+                continue;
+            if (query_binop_is_comparison(n->u.bin.op) && !n->u.bin.return_bool)
+                v = s->v[step]; /* the vector element's value, even on the right */
+            if (idx == SIZE_MAX && (st = query_builder_get(&b, l, nl, &idx)))
+                return st;
+            if ((st = query_builder_set(&b, idx, step, v)))
+                return st;
+        }
+        if ((st = query_eval_tick(c)))
+            return st;
+    }
+    query_builder_finish(&b, g, out);
+    return query_eval_account(c, 0);
+}
+
+/* Matching signature of every series of a vector: group ids in a table. */
+typedef struct sigs {
+    qbuilder t; /* label set of the signature -> group id */
+    size_t *lg, *rg;
+} sigs;
+
+static sonde_status sig_of(query_eval_ctx *c, const query_node *n, const query_series *s,
+                           qbuilder *t, size_t *g)
+{
+    sonde_label *l;
+    uint32_t nl;
+    sonde_status st = n->u.bin.on
+                          ? query_labels_filter(c, s->labels, s->nlabels, &n->u.bin.match_labels,
+                                                true, false, &l, &nl)
+                          : query_labels_filter(c, s->labels, s->nlabels, &n->u.bin.match_labels,
+                                                false, true, &l, &nl);
+    if (st)
+        return st;
+    return query_builder_get(t, l, nl, g);
+}
+
+static sonde_status sigs_build(query_eval_ctx *c, const query_node *n, const query_value *lhs,
+                               const query_value *rhs, sigs *sg)
+{
+    query_builder_init(&sg->t, c, 1);
+    sg->lg = query_eval_alloc(c, (lhs->nseries + 1) * sizeof(size_t));
+    sg->rg = query_eval_alloc(c, (rhs->nseries + 1) * sizeof(size_t));
+    if (!sg->lg || !sg->rg)
+        return SONDE_ERR_NOMEM;
+    sonde_status st;
+    for (size_t i = 0; i < lhs->nseries; i++)
+        if ((st = sig_of(c, n, &lhs->series[i], &sg->t, &sg->lg[i])))
+            return st;
+    for (size_t i = 0; i < rhs->nseries; i++)
+        if ((st = sig_of(c, n, &rhs->series[i], &sg->t, &sg->rg[i])))
+            return st;
+    return SONDE_OK;
+}
+
+static sonde_status eval_set_op(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                                const query_value *lhs, const query_value *rhs, query_value *out)
+{
+    sigs sg;
+    sonde_status st = sigs_build(c, n, lhs, rhs, &sg);
+    if (st)
+        return st;
+    size_t ng = sg.t.n;
+    /* stamp[g] == step + 1: the group has a point at this step on that side */
+    size_t *lstamp = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
+    size_t *rstamp = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
+    size_t *lidx = query_eval_alloc(c, (lhs->nseries + 1) * sizeof(size_t));
+    size_t *ridx = query_eval_alloc(c, (rhs->nseries + 1) * sizeof(size_t));
+    if (!lstamp || !rstamp || !lidx || !ridx)
+        return SONDE_ERR_NOMEM;
+    qbuilder b;
+    query_builder_init(&b, c, g->n);
+    for (size_t i = 0; i < lhs->nseries; i++)
+        if ((st = query_builder_get(&b, lhs->series[i].labels, lhs->series[i].nlabels, &lidx[i])))
+            return st;
+    if (n->u.bin.op == QOP_OR)
+        for (size_t i = 0; i < rhs->nseries; i++)
+            if ((st = query_builder_get(&b, rhs->series[i].labels, rhs->series[i].nlabels,
+                                        &ridx[i])))
+                return st;
+    for (size_t step = 0; step < g->n; step++) {
+        if ((st = query_eval_tick(c)))
+            return st;
+        for (size_t i = 0; i < rhs->nseries; i++)
+            if (rhs->series[i].ok[step])
+                rstamp[sg.rg[i]] = step + 1;
+        for (size_t i = 0; i < lhs->nseries; i++) {
+            const query_series *s = &lhs->series[i];
+            if (!s->ok[step])
+                continue;
+            lstamp[sg.lg[i]] = step + 1;
+            bool in_r = rstamp[sg.lg[i]] == step + 1;
+            bool keep = n->u.bin.op == QOP_AND ? in_r : n->u.bin.op == QOP_UNLESS ? !in_r : true;
+            if (keep && (st = query_builder_set(&b, lidx[i], step, s->v[step])))
+                return st;
+        }
+        if (n->u.bin.op == QOP_OR)
+            for (size_t i = 0; i < rhs->nseries; i++) {
+                const query_series *s = &rhs->series[i];
+                if (s->ok[step] && lstamp[sg.rg[i]] != step + 1 &&
+                    (st = query_builder_set(&b, ridx[i], step, s->v[step])))
+                    return st;
+            }
+    }
+    query_builder_finish(&b, g, out);
+    /* drop series that ended up without points */
+    size_t k = 0;
+    for (size_t i = 0; i < out->nseries; i++) {
+        bool any = false;
+        for (size_t j = 0; j < g->n && !any; j++)
+            any = out->series[i].ok[j];
+        if (any)
+            out->series[k++] = out->series[i];
+    }
+    out->nseries = k;
+    return SONDE_OK;
+}
+
+static sonde_status result_labels(query_eval_ctx *c, const query_node *n, const query_series *ls,
+                                  const query_series *rs, sonde_label **out, uint32_t *nout)
+{
+    sonde_label *l = ls->labels;
+    uint32_t nl = ls->nlabels;
+    sonde_status st;
+    if (drops_name(n) && (st = query_labels_drop_name(c, l, nl, &l, &nl)))
+        return st;
+    if (n->u.bin.card == QUERY_CARD_ONE_TO_ONE && n->u.bin.has_matching) {
+        if ((st = query_labels_filter(c, l, nl, &n->u.bin.match_labels, n->u.bin.on, false, &l,
+                                      &nl)))
+            return st;
+    }
+    for (size_t i = 0; i < n->u.bin.include.n; i++) {
+        const char *name = n->u.bin.include.v[i];
+        size_t len = strlen(name);
+        const sonde_label *rl = series_labels_get(rs->labels, rs->nlabels, name, len);
+        if ((st = query_labels_set(c, l, nl, name, len, rl ? rl->value : "", rl ? rl->value_len : 0,
+                                   &l, &nl)))
+            return st;
+    }
+    *out = l;
+    *nout = nl;
+    return SONDE_OK;
+}
+
+static sonde_status eval_vector_vector(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                                       const query_value *lhs0, const query_value *rhs0,
+                                       query_value *out)
+{
+    bool swap = n->u.bin.card == QUERY_CARD_ONE_TO_MANY;
+    const query_value *lhs = swap ? rhs0 : lhs0, *rhs = swap ? lhs0 : rhs0;
+    sigs sg;
+    sonde_status st = sigs_build(c, n, lhs, rhs, &sg);
+    if (st)
+        return st;
+    size_t ng = sg.t.n;
+    /* the "one" side (rhs) per group and step; inserted marks one-to-one use */
+    size_t *rstamp = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
+    size_t *rwho = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
+    size_t *ins = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
+    /* output series per lhs series, valid while it matches the same rhs */
+    size_t *cache_r = query_eval_alloc(c, (lhs->nseries + 1) * sizeof(size_t));
+    size_t *cache_idx = query_eval_alloc(c, (lhs->nseries + 1) * sizeof(size_t));
+    if (!rstamp || !rwho || !ins || !cache_r || !cache_idx)
+        return SONDE_ERR_NOMEM;
+    for (size_t i = 0; i < lhs->nseries; i++)
+        cache_r[i] = SIZE_MAX;
+    qbuilder b;
+    query_builder_init(&b, c, g->n);
+    char m1[200], m2[200], m3[200];
+    for (size_t step = 0; step < g->n; step++) {
+        if ((st = query_eval_tick(c)))
+            return st;
+        for (size_t i = 0; i < rhs->nseries; i++) {
+            if (!rhs->series[i].ok[step])
+                continue;
+            size_t gr = sg.rg[i];
+            if (rstamp[gr] == step + 1) {
+                const query_series *o = &rhs->series[rwho[gr]];
+                query_labels_fmt(m1, sizeof(m1), sg.t.s[gr].labels, sg.t.s[gr].nlabels);
+                query_labels_fmt(m2, sizeof(m2), o->labels, o->nlabels);
+                query_labels_fmt(m3, sizeof(m3), rhs->series[i].labels, rhs->series[i].nlabels);
+                return query_eval_fail(
+                    c, SONDE_ERR_INVALID,
+                    "found duplicate series for the match group %s on the %s hand "
+                    "side of the operation: [%s, %s];many-to-many matching not "
+                    "allowed: matching labels must be unique on one side",
+                    m1, swap ? "left" : "right", m2, m3);
+            }
+            rstamp[gr] = step + 1;
+            rwho[gr] = i;
+        }
+        for (size_t i = 0; i < lhs->nseries; i++) {
+            const query_series *ls = &lhs->series[i];
+            size_t gr = sg.lg[i];
+            if (!ls->ok[step] || rstamp[gr] != step + 1)
+                continue;
+            const query_series *rs = &rhs->series[rwho[gr]];
+            double lv = ls->v[step], rv = rs->v[step], v;
+            if (swap) {
+                double t = lv;
+                lv = rv;
+                rv = t;
+            }
+            /* checked before filtering, so the error does not depend on values */
+            if (n->u.bin.card == QUERY_CARD_ONE_TO_ONE) {
+                if (ins[gr] == step + 1)
+                    return query_eval_fail(
+                        c, SONDE_ERR_INVALID,
+                        "multiple matches for labels: many-to-one matching must be "
+                        "explicit (group_left/group_right)");
+                ins[gr] = step + 1;
+            }
+            if (!binop_apply(n->u.bin.op, lv, rv, n->u.bin.return_bool, &v))
+                continue;
+            sonde_label *l;
+            uint32_t nl;
+            size_t idx = cache_idx[i];
+            if (cache_r[i] != rwho[gr]) {
+                if ((st = result_labels(c, n, ls, rs, &l, &nl)) ||
+                    (st = query_builder_get(&b, l, nl, &idx)))
+                    return st;
+                cache_r[i] = rwho[gr];
+                cache_idx[i] = idx;
+            }
+            if ((st = query_builder_set(&b, idx, step, v)))
+                return st;
+        }
+    }
+    query_builder_finish(&b, g, out);
+    return SONDE_OK;
+}
+
+static sonde_status eval_binary(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                                query_value *out)
+{
+    query_value l, r;
+    sonde_status st;
+    if ((st = query_eval_node(c, n->u.bin.lhs, g, &l)) ||
+        (st = query_eval_node(c, n->u.bin.rhs, g, &r)))
+        return st;
+    if (l.type == QUERY_TYPE_SCALAR && r.type == QUERY_TYPE_SCALAR) {
+        if ((st = scalar_alloc(c, g, out)))
+            return st;
+        for (size_t i = 0; i < g->n; i++) {
+            double v;
+            binop_apply(n->u.bin.op, l.scalar[i], r.scalar[i], true, &v);
+            out->scalar[i] = v;
+        }
+        return SONDE_OK;
+    }
+    if (l.type == QUERY_TYPE_SCALAR)
+        return eval_scalar_vector(c, n, g, &r, l.scalar, true, out);
+    if (r.type == QUERY_TYPE_SCALAR)
+        return eval_scalar_vector(c, n, g, &l, r.scalar, false, out);
+    if (query_binop_is_set(n->u.bin.op))
+        return eval_set_op(c, n, g, &l, &r, out);
+    return eval_vector_vector(c, n, g, &l, &r, out);
+}
+
+static sonde_status eval_unary(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                               query_value *out)
+{
+    sonde_status st = query_eval_node(c, n->u.un.expr, g, out);
+    if (st || !n->u.un.neg)
+        return st;
+    if (out->type == QUERY_TYPE_SCALAR) {
+        for (size_t i = 0; i < g->n; i++)
+            out->scalar[i] = -out->scalar[i];
+        return SONDE_OK;
+    }
+    qbuilder b;
+    query_builder_init(&b, c, g->n);
+    for (size_t i = 0; i < out->nseries; i++) {
+        const query_series *s = &out->series[i];
+        sonde_label *l;
+        uint32_t nl;
+        size_t idx;
+        if ((st = query_labels_drop_name(c, s->labels, s->nlabels, &l, &nl)) ||
+            (st = query_builder_get(&b, l, nl, &idx)))
+            return st;
+        for (size_t j = 0; j < g->n; j++)
+            if (s->ok[j] && (st = query_builder_set(&b, idx, j, -s->v[j])))
+                return st;
+    }
+    query_builder_finish(&b, g, out);
+    return SONDE_OK;
+}
+
+sonde_status query_eval_node(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                             query_value *out)
+{
+    sonde_status st = query_eval_tick(c);
+    if (st)
+        return st;
+    switch (n->kind) {
+    case QN_NUMBER:
+        if ((st = scalar_alloc(c, g, out)))
+            return st;
+        for (size_t i = 0; i < g->n; i++)
+            out->scalar[i] = n->u.number;
+        return SONDE_OK;
+    case QN_STRING:
+        memset(out, 0, sizeof(*out));
+        out->type = QUERY_TYPE_STRING;
+        out->str = n->u.str.s;
+        out->str_len = n->u.str.len;
+        out->nsteps = g->n;
+        out->start = g->start;
+        out->end = g->end;
+        out->step = g->step;
+        return SONDE_OK;
+    case QN_PAREN:
+        return query_eval_node(c, n->u.paren.expr, g, out);
+    case QN_VECTOR_SEL:
+        return eval_vector_selector(c, n, g, out);
+    case QN_BINARY:
+        return eval_binary(c, n, g, out);
+    case QN_UNARY:
+        return eval_unary(c, n, g, out);
+    case QN_CALL:
+        return query_call_eval(c, n, g, out);
+    case QN_AGG:
+        return query_agg_eval(c, n, g, out);
+    case QN_MATRIX_SEL:
+    case QN_SUBQUERY:
+        return query_eval_fail(c, SONDE_ERR_INVALID, "unexpected range vector in instant context");
+    }
+    return query_eval_fail(c, SONDE_ERR_INTERNAL, "unknown node kind");
+}
+
+/* ---- entry points ---- */
+
+static int mseries_cmp(const void *a, const void *b)
+{
+    const query_mseries *x = a, *y = b;
+    return query_labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
+}
+
+static int series_cmp(const void *a, const void *b)
+{
+    const query_series *x = a, *y = b;
+    return query_labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
+}
+
+void query_value_sort(query_value *v)
+{
+    if (v->type == QUERY_TYPE_VECTOR && v->nseries > 1)
+        qsort(v->series, v->nseries, sizeof(*v->series), series_cmp);
+    if (v->type == QUERY_TYPE_MATRIX && v->nms > 1)
+        qsort(v->ms, v->nms, sizeof(*v->ms), mseries_cmp);
+}
+
+sonde_status query_eval_instant(query_eval_ctx *c, const query_node *root, int64_t t,
+                                query_value *out)
+{
+    qgrid g = {t, t, 1, 1};
+    c->query_start = c->query_end = t;
+    c->query_step = 0;
+    c->err[0] = 0;
+    memset(out, 0, sizeof(*out));
+    if (query_node_type(root) != QUERY_TYPE_MATRIX)
+        return query_eval_node(c, root, &g, out);
+    qmatrix m;
+    sonde_status st = query_eval_matrix(c, root, &g, false, &m);
+    if (st)
+        return st;
+    out->type = QUERY_TYPE_MATRIX;
+    out->start = out->end = t;
+    out->step = 1;
+    out->nsteps = 1;
+    out->ms = query_eval_alloc(c, (m.n ? m.n : 1) * sizeof(query_mseries));
+    if (!out->ms)
+        return SONDE_ERR_NOMEM;
+    for (size_t i = 0; i < m.n; i++) {
+        const query_mseries *s = &m.s[i];
+        size_t lo = 0, hi;
+        while (lo < s->n && s->s[lo].ts_ms <= m.wend[0] - m.range_ms)
+            lo++;
+        hi = lo;
+        while (hi < s->n && s->s[hi].ts_ms <= m.wend[0])
+            hi++;
+        if (hi == lo)
+            continue;
+        query_mseries *o = &out->ms[out->nms++];
+        *o = *s;
+        o->s = s->s + lo;
+        o->n = hi - lo;
+    }
+    return SONDE_OK;
+}
+
+sonde_status query_eval_range(query_eval_ctx *c, const query_node *root, int64_t start, int64_t end,
+                              int64_t step, query_value *out)
+{
+    c->err[0] = 0;
+    memset(out, 0, sizeof(*out));
+    query_type t = query_node_type(root);
+    if (t != QUERY_TYPE_SCALAR && t != QUERY_TYPE_VECTOR)
+        return query_eval_fail(c, SONDE_ERR_INVALID,
+                               "invalid expression type \"%s\" for range query, must be Scalar or "
+                               "instant Vector",
+                               query_type_name(t));
+    int64_t span;
+    if (step <= 0 || end < start || __builtin_sub_overflow(end, start, &span) ||
+        span / step >= 100000000)
+        return query_eval_fail(c, SONDE_ERR_INVALID, "invalid range query grid");
+    qgrid g = {start, end, step, (size_t)((end - start) / step) + 1};
+    g.end = qgrid_t(&g, g.n - 1);
+    c->query_start = start;
+    c->query_end = end;
+    c->query_step = step;
+    return query_eval_node(c, root, &g, out);
+}

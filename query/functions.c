@@ -1,0 +1,1281 @@
+/*
+ * functions.c - PromQL functions: the signature table the parser checks
+ * against, and their evaluation over the step grid.
+ *
+ * Range-vector functions walk each series' samples with two cursors (the
+ * window (wend - range, wend] only moves forward as steps advance), so a
+ * range query costs O(samples + steps) per series. rate/increase/delta
+ * follow Prometheus' extrapolatedRate (promql/functions.go) exactly,
+ * including counter resets and the zero-point clamp for counters.
+ *
+ * Threads: one query on one thread; memory in the query arena.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "../core/parse.h"
+#include "eval_internal.h"
+
+double query_quantile(double q, double *vals, size_t n); /* aggregate.c */
+
+enum {
+    F_RATE = 1,
+    F_INCREASE,
+    F_DELTA,
+    F_IRATE,
+    F_IDELTA,
+    F_AVG_OT,
+    F_MIN_OT,
+    F_MAX_OT,
+    F_SUM_OT,
+    F_COUNT_OT,
+    F_LAST_OT,
+    F_FIRST_OT,
+    F_STDDEV_OT,
+    F_STDVAR_OT,
+    F_QUANTILE_OT,
+    F_PRESENT_OT,
+    F_MAD_OT,
+    F_CHANGES,
+    F_RESETS,
+    F_DERIV,
+    F_PREDICT_LINEAR,
+    F_ABSENT_OT,
+    F_HOLT_WINTERS,
+    F_ABS,
+    F_CEIL,
+    F_FLOOR,
+    F_EXP,
+    F_LN,
+    F_LOG2,
+    F_LOG10,
+    F_SQRT,
+    F_SGN,
+    F_SIN,
+    F_COS,
+    F_TAN,
+    F_ASIN,
+    F_ACOS,
+    F_ATAN,
+    F_SINH,
+    F_COSH,
+    F_TANH,
+    F_ASINH,
+    F_ACOSH,
+    F_ATANH,
+    F_DEG,
+    F_RAD,
+    F_ROUND,
+    F_CLAMP,
+    F_CLAMP_MIN,
+    F_CLAMP_MAX,
+    F_TIMESTAMP,
+    F_SORT,
+    F_SORT_DESC,
+    F_LABEL_REPLACE,
+    F_LABEL_JOIN,
+    F_ABSENT,
+    F_HISTOGRAM_QUANTILE,
+    F_SCALAR,
+    F_VECTOR,
+    F_TIME,
+    F_PI,
+    F_DAY_OF_MONTH,
+    F_DAY_OF_WEEK,
+    F_DAY_OF_YEAR,
+    F_DAYS_IN_MONTH,
+    F_HOUR,
+    F_MINUTE,
+    F_MONTH,
+    F_YEAR,
+    F_TS_MIN_OT,
+    F_TS_MAX_OT,
+    F_TS_LAST_OT,
+    F_TS_FIRST_OT,
+    F_SORT_BY_LABEL,
+    F_SORT_BY_LABEL_DESC,
+    F_STEP,
+    F_RANGE,
+    F_START,
+    F_END,
+    F_MIN_OF,
+    F_MAX_OF,
+};
+
+#define S QUERY_TYPE_SCALAR
+#define V QUERY_TYPE_VECTOR
+#define M QUERY_TYPE_MATRIX
+#define STR QUERY_TYPE_STRING
+
+static const query_func FUNCS[] = {
+    {"rate", {M}, 1, 1, V, F_RATE},
+    {"increase", {M}, 1, 1, V, F_INCREASE},
+    {"delta", {M}, 1, 1, V, F_DELTA},
+    {"irate", {M}, 1, 1, V, F_IRATE},
+    {"idelta", {M}, 1, 1, V, F_IDELTA},
+    {"avg_over_time", {M}, 1, 1, V, F_AVG_OT},
+    {"min_over_time", {M}, 1, 1, V, F_MIN_OT},
+    {"max_over_time", {M}, 1, 1, V, F_MAX_OT},
+    {"sum_over_time", {M}, 1, 1, V, F_SUM_OT},
+    {"count_over_time", {M}, 1, 1, V, F_COUNT_OT},
+    {"last_over_time", {M}, 1, 1, V, F_LAST_OT},
+    {"first_over_time", {M}, 1, 1, V, F_FIRST_OT},
+    {"stddev_over_time", {M}, 1, 1, V, F_STDDEV_OT},
+    {"stdvar_over_time", {M}, 1, 1, V, F_STDVAR_OT},
+    {"quantile_over_time", {S, M}, 2, 2, V, F_QUANTILE_OT},
+    {"present_over_time", {M}, 1, 1, V, F_PRESENT_OT},
+    {"mad_over_time", {M}, 1, 1, V, F_MAD_OT},
+    {"changes", {M}, 1, 1, V, F_CHANGES},
+    {"resets", {M}, 1, 1, V, F_RESETS},
+    {"deriv", {M}, 1, 1, V, F_DERIV},
+    {"predict_linear", {M, S}, 2, 2, V, F_PREDICT_LINEAR},
+    {"absent_over_time", {M}, 1, 1, V, F_ABSENT_OT},
+    {"holt_winters", {M, S, S}, 3, 3, V, F_HOLT_WINTERS},
+    {"double_exponential_smoothing", {M, S, S}, 3, 3, V, F_HOLT_WINTERS},
+    {"abs", {V}, 1, 1, V, F_ABS},
+    {"ceil", {V}, 1, 1, V, F_CEIL},
+    {"floor", {V}, 1, 1, V, F_FLOOR},
+    {"exp", {V}, 1, 1, V, F_EXP},
+    {"ln", {V}, 1, 1, V, F_LN},
+    {"log2", {V}, 1, 1, V, F_LOG2},
+    {"log10", {V}, 1, 1, V, F_LOG10},
+    {"sqrt", {V}, 1, 1, V, F_SQRT},
+    {"sgn", {V}, 1, 1, V, F_SGN},
+    {"sin", {V}, 1, 1, V, F_SIN},
+    {"cos", {V}, 1, 1, V, F_COS},
+    {"tan", {V}, 1, 1, V, F_TAN},
+    {"asin", {V}, 1, 1, V, F_ASIN},
+    {"acos", {V}, 1, 1, V, F_ACOS},
+    {"atan", {V}, 1, 1, V, F_ATAN},
+    {"sinh", {V}, 1, 1, V, F_SINH},
+    {"cosh", {V}, 1, 1, V, F_COSH},
+    {"tanh", {V}, 1, 1, V, F_TANH},
+    {"asinh", {V}, 1, 1, V, F_ASINH},
+    {"acosh", {V}, 1, 1, V, F_ACOSH},
+    {"atanh", {V}, 1, 1, V, F_ATANH},
+    {"deg", {V}, 1, 1, V, F_DEG},
+    {"rad", {V}, 1, 1, V, F_RAD},
+    {"round", {V, S}, 1, 2, V, F_ROUND},
+    {"clamp", {V, S, S}, 3, 3, V, F_CLAMP},
+    {"clamp_min", {V, S}, 2, 2, V, F_CLAMP_MIN},
+    {"clamp_max", {V, S}, 2, 2, V, F_CLAMP_MAX},
+    {"timestamp", {V}, 1, 1, V, F_TIMESTAMP},
+    {"sort", {V}, 1, 1, V, F_SORT},
+    {"sort_desc", {V}, 1, 1, V, F_SORT_DESC},
+    {"label_replace", {V, STR, STR, STR, STR}, 5, 5, V, F_LABEL_REPLACE},
+    {"label_join", {V, STR, STR, STR}, 3, -1, V, F_LABEL_JOIN},
+    {"absent", {V}, 1, 1, V, F_ABSENT},
+    {"histogram_quantile", {S, V}, 2, 2, V, F_HISTOGRAM_QUANTILE},
+    {"scalar", {V}, 1, 1, S, F_SCALAR},
+    {"vector", {S}, 1, 1, V, F_VECTOR},
+    {"time", {S}, 0, 0, S, F_TIME},
+    {"pi", {S}, 0, 0, S, F_PI},
+    {"day_of_month", {V}, 0, 1, V, F_DAY_OF_MONTH},
+    {"day_of_week", {V}, 0, 1, V, F_DAY_OF_WEEK},
+    {"day_of_year", {V}, 0, 1, V, F_DAY_OF_YEAR},
+    {"days_in_month", {V}, 0, 1, V, F_DAYS_IN_MONTH},
+    {"hour", {V}, 0, 1, V, F_HOUR},
+    {"minute", {V}, 0, 1, V, F_MINUTE},
+    {"month", {V}, 0, 1, V, F_MONTH},
+    {"year", {V}, 0, 1, V, F_YEAR},
+    {"ts_of_min_over_time", {M}, 1, 1, V, F_TS_MIN_OT},
+    {"ts_of_max_over_time", {M}, 1, 1, V, F_TS_MAX_OT},
+    {"ts_of_last_over_time", {M}, 1, 1, V, F_TS_LAST_OT},
+    {"ts_of_first_over_time", {M}, 1, 1, V, F_TS_FIRST_OT},
+    {"sort_by_label", {V, STR}, 1, -1, V, F_SORT_BY_LABEL},
+    {"sort_by_label_desc", {V, STR}, 1, -1, V, F_SORT_BY_LABEL_DESC},
+    {"step", {S}, 0, 0, S, F_STEP},
+    {"range", {S}, 0, 0, S, F_RANGE},
+    {"start", {S}, 0, 0, S, F_START},
+    {"end", {S}, 0, 0, S, F_END},
+    {"min_of", {S, S}, 2, 2, S, F_MIN_OF},
+    {"max_of", {S, S}, 2, 2, S, F_MAX_OF},
+};
+
+#undef S
+#undef V
+#undef M
+#undef STR
+
+const query_func *query_func_lookup(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof(FUNCS) / sizeof(FUNCS[0]); i++)
+        if (strlen(FUNCS[i].name) == len && memcmp(FUNCS[i].name, name, len) == 0)
+            return &FUNCS[i];
+    /* step() and range() are keywords of duration expressions: any case */
+    for (size_t i = 0; i < sizeof(FUNCS) / sizeof(FUNCS[0]); i++)
+        if ((FUNCS[i].id == F_STEP || FUNCS[i].id == F_RANGE) && strlen(FUNCS[i].name) == len &&
+            strncasecmp(FUNCS[i].name, name, len) == 0)
+            return &FUNCS[i];
+    return NULL;
+}
+
+const char *query_func_name(const query_func *f)
+{
+    return f->name;
+}
+
+/* ---- numeric helpers (Prometheus' kahanSumInc and friends) ---- */
+
+/* Go's math.Max/Min: NaN wins (C's fmax/fmin ignore NaN). */
+static double go_max(double a, double b)
+{
+    return isnan(a) || isnan(b) ? NAN : fmax(a, b);
+}
+static double go_min(double a, double b)
+{
+    return isnan(a) || isnan(b) ? NAN : fmin(a, b);
+}
+
+static void kahan_inc(double inc, double *sum, double *c)
+{
+    double t = *sum + inc;
+    if (isinf(t))
+        *c = 0;
+    else if (fabs(*sum) >= fabs(inc))
+        *c += (*sum - t) + inc;
+    else
+        *c += (inc - t) + *sum;
+    *sum = t;
+}
+
+static bool extrapolated_rate(const sonde_sample *s, size_t n, int64_t wend, int64_t range,
+                              bool is_counter, bool is_rate, double *out)
+{
+    if (n < 2)
+        return false;
+    int64_t range_start = wend - range, range_end = wend;
+    double result = s[n - 1].value - s[0].value;
+    if (is_counter) {
+        double prev = s[0].value;
+        for (size_t i = 1; i < n; i++) {
+            if (s[i].value < prev)
+                result += prev;
+            prev = s[i].value;
+        }
+    }
+    double to_start = (double)(s[0].ts_ms - range_start) / 1000.0;
+    double to_end = (double)(range_end - s[n - 1].ts_ms) / 1000.0;
+    double sampled = (double)(s[n - 1].ts_ms - s[0].ts_ms) / 1000.0;
+    double avg_between = sampled / (double)(n - 1);
+    double threshold = avg_between * 1.1;
+    double interval = sampled;
+    if (to_start >= threshold)
+        to_start = avg_between / 2;
+    if (is_counter && result > 0 && s[0].value >= 0) {
+        double to_zero = sampled * (s[0].value / result);
+        if (to_zero < to_start)
+            to_start = to_zero;
+    }
+    interval += to_start;
+    if (to_end >= threshold)
+        to_end = avg_between / 2;
+    interval += to_end;
+    double factor = interval / sampled;
+    if (is_rate)
+        factor /= (double)range / 1000.0;
+    *out = result * factor;
+    return true;
+}
+
+static void linear_regression(const sonde_sample *s, size_t n, int64_t icept_t, double *slope,
+                              double *icept)
+{
+    double sx = 0, cx = 0, sy = 0, cy = 0, sxy = 0, cxy = 0, sx2 = 0, cx2 = 0;
+    double inity = s[0].value;
+    bool consty = true;
+    for (size_t i = 0; i < n; i++) {
+        if (consty && i > 0 && s[i].value != inity)
+            consty = false;
+        double x = (double)(s[i].ts_ms - icept_t) / 1e3;
+        kahan_inc(x, &sx, &cx);
+        kahan_inc(s[i].value, &sy, &cy);
+        kahan_inc(x * s[i].value, &sxy, &cxy);
+        kahan_inc(x * x, &sx2, &cx2);
+    }
+    if (consty) {
+        if (isinf(inity)) {
+            *slope = NAN;
+            *icept = NAN;
+        } else {
+            *slope = 0;
+            *icept = inity;
+        }
+        return;
+    }
+    double dn = (double)n;
+    sx += cx;
+    sy += cy;
+    sxy += cxy;
+    sx2 += cx2;
+    double cov = sxy - sx * sy / dn;
+    double var = sx2 - sx * sx / dn;
+    *slope = cov / var;
+    *icept = sy / dn - *slope * sx / dn;
+}
+
+static double mean_kahan(const sonde_sample *s, size_t n)
+{
+    double sum = 0, mean = 0, count = 0, c = 0;
+    bool incremental = false;
+    for (size_t i = 0; i < n; i++) {
+        double f = s[i].value;
+        count++;
+        if (!incremental) {
+            double ns = sum, nc = c;
+            kahan_inc(f, &ns, &nc);
+            if (count == 1 || !isinf(ns)) {
+                sum = ns;
+                c = nc;
+                continue;
+            }
+            incremental = true;
+            mean = sum / (count - 1);
+            c /= count - 1;
+        }
+        if (isinf(mean)) {
+            if (isinf(f) && (mean > 0) == (f > 0))
+                continue;
+            if (!isinf(f) && !isnan(f))
+                continue;
+        }
+        double corrected = mean + c;
+        kahan_inc(f / count - corrected / count, &mean, &c);
+    }
+    return incremental ? mean + c : (sum + c) / count;
+}
+
+/* Returns false when the function yields no point for this window. */
+static bool range_fn(arena *tmp, int id, const sonde_sample *s, size_t n, int64_t wend,
+                     int64_t range, int64_t step_t, const double *p, double *out)
+{
+    if (n == 0)
+        return false;
+    switch (id) {
+    case F_RATE:
+        return extrapolated_rate(s, n, wend, range, true, true, out);
+    case F_INCREASE:
+        return extrapolated_rate(s, n, wend, range, true, false, out);
+    case F_DELTA:
+        return extrapolated_rate(s, n, wend, range, false, false, out);
+    case F_IRATE:
+    case F_IDELTA: {
+        if (n < 2)
+            return false;
+        const sonde_sample *last = &s[n - 1], *prev = &s[n - 2];
+        double r =
+            (id == F_IRATE && last->value < prev->value) ? last->value : last->value - prev->value;
+        int64_t dt = last->ts_ms - prev->ts_ms;
+        if (dt == 0)
+            return false;
+        if (id == F_IRATE)
+            r /= (double)dt / 1000.0;
+        *out = r;
+        return true;
+    }
+    case F_AVG_OT:
+        *out = mean_kahan(s, n);
+        return true;
+    case F_MIN_OT:
+    case F_MAX_OT: {
+        double v = s[0].value;
+        for (size_t i = 1; i < n; i++)
+            if ((id == F_MAX_OT ? s[i].value > v : s[i].value < v) || isnan(v))
+                v = s[i].value;
+        *out = v;
+        return true;
+    }
+    case F_SUM_OT: {
+        double sum = 0, cc = 0;
+        for (size_t i = 0; i < n; i++)
+            kahan_inc(s[i].value, &sum, &cc);
+        *out = isinf(sum) ? sum : sum + cc;
+        return true;
+    }
+    case F_COUNT_OT:
+        *out = (double)n;
+        return true;
+    case F_PRESENT_OT:
+        *out = 1;
+        return true;
+    case F_LAST_OT:
+        *out = s[n - 1].value;
+        return true;
+    case F_TS_LAST_OT:
+        *out = (double)s[n - 1].ts_ms / 1000.0;
+        return true;
+    case F_TS_FIRST_OT:
+        *out = (double)s[0].ts_ms / 1000.0;
+        return true;
+    case F_TS_MIN_OT:
+    case F_TS_MAX_OT: {
+        size_t best = 0;
+        for (size_t i = 1; i < n; i++) {
+            double v = s[i].value, b = s[best].value;
+            if ((id == F_TS_MAX_OT ? v >= b : v <= b) || isnan(b))
+                best = i;
+        }
+        *out = (double)s[best].ts_ms / 1000.0;
+        return true;
+    }
+    case F_FIRST_OT:
+        *out = s[0].value;
+        return true;
+    case F_STDDEV_OT:
+    case F_STDVAR_OT: {
+        double count = 0, mean = 0, cm = 0, aux = 0, ca = 0;
+        for (size_t i = 0; i < n; i++) {
+            count++;
+            double d = s[i].value - (mean + cm);
+            kahan_inc(d / count, &mean, &cm);
+            kahan_inc(d * (s[i].value - (mean + cm)), &aux, &ca);
+        }
+        double var = (aux + ca) / count;
+        *out = id == F_STDDEV_OT ? sqrt(var) : var;
+        return true;
+    }
+    case F_QUANTILE_OT:
+    case F_MAD_OT: {
+        double *v = arena_alloc(tmp, n * sizeof(double));
+        if (!v)
+            return false;
+        for (size_t i = 0; i < n; i++)
+            v[i] = s[i].value;
+        if (id == F_QUANTILE_OT) {
+            *out = query_quantile(p[0], v, n);
+            return true;
+        }
+        double med = query_quantile(0.5, v, n);
+        for (size_t i = 0; i < n; i++)
+            v[i] = fabs(s[i].value - med);
+        *out = query_quantile(0.5, v, n);
+        return true;
+    }
+    case F_CHANGES:
+    case F_RESETS: {
+        double cnt = 0, prev = s[0].value;
+        for (size_t i = 1; i < n; i++) {
+            double cur = s[i].value;
+            if (id == F_CHANGES ? (cur != prev && !(isnan(cur) && isnan(prev))) : cur < prev)
+                cnt++;
+            prev = cur;
+        }
+        *out = cnt;
+        return true;
+    }
+    case F_DERIV:
+    case F_PREDICT_LINEAR: {
+        if (n < 2)
+            return false;
+        double slope, icept;
+        linear_regression(s, n, id == F_DERIV ? s[0].ts_ms : step_t, &slope, &icept);
+        *out = id == F_DERIV ? slope : slope * p[0] + icept;
+        return true;
+    }
+    case F_HOLT_WINTERS: {
+        double sf = p[0], tf = p[1];
+        if (n < 2)
+            return false;
+        double s0 = 0, s1 = s[0].value, b = s[1].value - s[0].value;
+        for (size_t i = 1; i < n; i++) {
+            double x = sf * s[i].value;
+            if (i > 1)
+                b = tf * (s1 - s0) + (1 - tf) * b;
+            double y = (1 - sf) * (s1 + b);
+            s0 = s1;
+            s1 = x + y;
+        }
+        *out = s1;
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+static bool keeps_name(int id)
+{
+    return id == F_LAST_OT || id == F_FIRST_OT || id == F_SORT || id == F_SORT_DESC ||
+           id == F_LABEL_REPLACE || id == F_LABEL_JOIN || id == F_SORT_BY_LABEL ||
+           id == F_SORT_BY_LABEL_DESC;
+}
+
+static sonde_status eval_scalar_arg(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                                    double **out)
+{
+    query_value v;
+    sonde_status st = query_eval_node(c, n, g, &v);
+    if (st)
+        return st;
+    *out = v.scalar;
+    return SONDE_OK;
+}
+
+/* Labels for absent()/absent_over_time(): the selector's equality matchers
+ * (a label given twice is left out), without __name__. */
+static sonde_status absent_labels(query_eval_ctx *c, const query_node *arg, sonde_label **out,
+                                  uint32_t *nout)
+{
+    while (arg->kind == QN_PAREN)
+        arg = arg->u.paren.expr;
+    if (arg->kind == QN_MATRIX_SEL)
+        arg = arg->u.ms.vs;
+    *out = NULL;
+    *nout = 0;
+    if (arg->kind != QN_VECTOR_SEL)
+        return SONDE_OK;
+    sonde_label *l = NULL;
+    uint32_t nl = 0;
+    for (size_t i = 0; i < arg->u.vs.nm; i++) {
+        const query_matcher *m = &arg->u.vs.m[i];
+        if (m->op != QUERY_MATCH_EQ || (m->name_len == 8 && !memcmp(m->name, "__name__", 8)))
+            continue;
+        bool dup = false;
+        for (size_t j = 0; j < arg->u.vs.nm; j++)
+            if (j != i && arg->u.vs.m[j].name_len == m->name_len &&
+                !memcmp(arg->u.vs.m[j].name, m->name, m->name_len))
+                dup = true;
+        if (dup)
+            continue;
+        sonde_status st =
+            query_labels_set(c, l, nl, m->name, m->name_len, m->value, m->value_len, &l, &nl);
+        if (st)
+            return st;
+    }
+    *out = l;
+    *nout = nl;
+    return SONDE_OK;
+}
+
+static sonde_status range_series(query_eval_ctx *c, const query_func *f, const qmatrix *mp,
+                                 const query_mseries *s, const qgrid *g, double *const *params,
+                                 size_t np, double *pv, arena *scratch, qbuilder *bp);
+
+static sonde_status eval_range_call(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                                    query_value *out)
+{
+    const query_func *f = n->u.call.fn;
+    const query_node *marg = NULL;
+    double *params[2] = {NULL, NULL};
+    size_t np = 0;
+    sonde_status st;
+    for (size_t i = 0; i < n->u.call.nargs; i++) {
+        if (f->arg_types[i] == QUERY_TYPE_MATRIX)
+            marg = n->u.call.args[i];
+        else if (np < 2 && (st = eval_scalar_arg(c, n->u.call.args[i], g, &params[np++])))
+            return st;
+    }
+    qmatrix m;
+    if ((st = query_eval_matrix(c, marg, g, f->id != F_ABSENT_OT, &m)))
+        return st;
+    qbuilder b;
+    query_builder_init(&b, c, g->n);
+    if (f->id == F_ABSENT_OT) {
+        sonde_label *l;
+        uint32_t nl;
+        size_t idx = SIZE_MAX;
+        if ((st = absent_labels(c, marg, &l, &nl)))
+            return st;
+        size_t *lo = query_eval_alloc(c, (m.n + 1) * sizeof(size_t));
+        if (!lo)
+            return SONDE_ERR_NOMEM;
+        for (size_t step = 0; step < g->n; step++) {
+            bool any = false;
+            for (size_t i = 0; i < m.n; i++) {
+                const query_mseries *s = &m.s[i];
+                while (lo[i] < s->n && s->s[lo[i]].ts_ms <= m.wend[step] - m.range_ms)
+                    lo[i]++;
+                if (lo[i] < s->n && s->s[lo[i]].ts_ms <= m.wend[step])
+                    any = true;
+            }
+            if (any)
+                continue;
+            if (idx == SIZE_MAX && (st = query_builder_get(&b, l, nl, &idx)))
+                return st;
+            b.s[idx].ok[step] = 1;
+            b.s[idx].v[step] = 1;
+        }
+        query_builder_finish(&b, g, out);
+        return SONDE_OK;
+    }
+    double pv[2];
+    /* series are read (lazy selectors) and scratch-computed one at a time */
+    arena *scratch = query_scratch_create(c);
+    if (!scratch)
+        return query_eval_fail(c, SONDE_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < m.n && !st; i++) {
+        query_mseries ser;
+        if ((st = query_matrix_series(c, &m, i, scratch, &ser)))
+            break;
+        st = range_series(c, f, &m, &ser, g, params, np, pv, scratch, &b);
+        query_matrix_series_done(c, &m, &ser, scratch);
+        arena_reset(scratch);
+    }
+    arena_destroy(scratch);
+    if (st)
+        return st;
+    query_builder_finish(&b, g, out);
+    return query_eval_account(c, 0);
+}
+
+static sonde_status range_series(query_eval_ctx *c, const query_func *f, const qmatrix *mp,
+                                 const query_mseries *s, const qgrid *g, double *const *params,
+                                 size_t np, double *pv, arena *scratch, qbuilder *bp)
+{
+    const qmatrix m = *mp;
+    sonde_status st;
+    {
+        size_t lo = 0, hi = 0, idx = SIZE_MAX;
+        sonde_label *l = s->labels;
+        uint32_t nl = s->nlabels;
+        if (!keeps_name(f->id) && (st = query_labels_drop_name(c, l, nl, &l, &nl)))
+            return st;
+        for (size_t step = 0; step < g->n; step++) {
+            if ((st = query_eval_tick(c)))
+                return st;
+            int64_t we = m.wend[step];
+            while (lo < s->n && s->s[lo].ts_ms <= we - m.range_ms)
+                lo++;
+            if (hi < lo)
+                hi = lo;
+            while (hi < s->n && s->s[hi].ts_ms <= we)
+                hi++;
+            for (size_t k = 0; k < np; k++)
+                pv[k] = params[k][step];
+            double v;
+            if (!range_fn(scratch, f->id, s->s + lo, hi - lo, we, m.range_ms, qgrid_t(g, step), pv,
+                          &v))
+                continue;
+            if (idx == SIZE_MAX && (st = query_builder_get(bp, l, nl, &idx)))
+                return st;
+            if ((st = query_builder_set(bp, idx, step, v)))
+                return st;
+        }
+    }
+    return SONDE_OK;
+}
+
+static double simple_fn(int id, double x, const double *p)
+{
+    switch (id) {
+    case F_ABS:
+        return fabs(x);
+    case F_CEIL:
+        return ceil(x);
+    case F_FLOOR:
+        return floor(x);
+    case F_EXP:
+        return exp(x);
+    case F_LN:
+        return log(x);
+    case F_LOG2:
+        return log2(x);
+    case F_LOG10:
+        return log10(x);
+    case F_SQRT:
+        return sqrt(x);
+    case F_SGN:
+        return x > 0 ? 1 : x < 0 ? -1 : x;
+    case F_SIN:
+        return sin(x);
+    case F_COS:
+        return cos(x);
+    case F_TAN:
+        return tan(x);
+    case F_ASIN:
+        return asin(x);
+    case F_ACOS:
+        return acos(x);
+    case F_ATAN:
+        return atan(x);
+    case F_SINH:
+        return sinh(x);
+    case F_COSH:
+        return cosh(x);
+    case F_TANH:
+        return tanh(x);
+    case F_ASINH:
+        return asinh(x);
+    case F_ACOSH:
+        return acosh(x);
+    case F_ATANH:
+        return atanh(x);
+    case F_DEG:
+        return x * 180 / M_PI;
+    case F_RAD:
+        return x * M_PI / 180;
+    case F_ROUND: {
+        double inv = 1.0 / p[0];
+        return floor(x * inv + 0.5) / inv;
+    }
+    case F_CLAMP:
+        return go_max(p[0], go_min(p[1], x));
+    case F_CLAMP_MIN:
+        return go_max(p[0], x);
+    case F_CLAMP_MAX:
+        return go_min(p[0], x);
+    default:
+        break;
+    }
+    struct tm tm;
+    time_t t = (time_t)floor(x);
+    if (isnan(x) || isinf(x) || !gmtime_r(&t, &tm))
+        return NAN;
+    switch (id) {
+    case F_DAY_OF_MONTH:
+        return tm.tm_mday;
+    case F_DAY_OF_WEEK:
+        return tm.tm_wday;
+    case F_DAY_OF_YEAR:
+        return tm.tm_yday + 1;
+    case F_HOUR:
+        return tm.tm_hour;
+    case F_MINUTE:
+        return tm.tm_min;
+    case F_MONTH:
+        return tm.tm_mon + 1;
+    case F_YEAR:
+        return tm.tm_year + 1900;
+    case F_DAYS_IN_MONTH: {
+        static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        int y = tm.tm_year + 1900;
+        bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        return dim[tm.tm_mon] + (tm.tm_mon == 1 && leap ? 1 : 0);
+    }
+    default:
+        return NAN;
+    }
+}
+
+static int sort_step_cmp_asc(const void *a, const void *b)
+{
+    const query_series *x = a, *y = b;
+    double u = x->v[0], w = y->v[0];
+    if (isnan(u))
+        return isnan(w) ? 0 : 1;
+    if (isnan(w))
+        return -1;
+    return u < w ? -1 : u > w ? 1 : 0;
+}
+
+static int sort_step_cmp_desc(const void *a, const void *b)
+{
+    const query_series *x = a, *y = b;
+    double u = x->v[0], w = y->v[0];
+    if (isnan(u))
+        return isnan(w) ? 0 : 1;
+    if (isnan(w))
+        return -1;
+    return u > w ? -1 : u < w ? 1 : 0;
+}
+
+/* natsort.Compare: digit runs compare as numbers. true when a < b. */
+static bool nat_less(const char *a, size_t na, const char *b, size_t nb)
+{
+    size_t i = 0, j = 0;
+    while (i < na && j < nb) {
+        bool da = a[i] >= '0' && a[i] <= '9', db = b[j] >= '0' && b[j] <= '9';
+        if (da && db) {
+            size_t si = i, sj = j;
+            while (si < na && a[si] == '0')
+                si++;
+            while (sj < nb && b[sj] == '0')
+                sj++;
+            size_t ei = si, ej = sj;
+            while (ei < na && a[ei] >= '0' && a[ei] <= '9')
+                ei++;
+            while (ej < nb && b[ej] >= '0' && b[ej] <= '9')
+                ej++;
+            if (ei - si != ej - sj)
+                return ei - si < ej - sj;
+            int c = memcmp(a + si, b + sj, ei - si);
+            if (c)
+                return c < 0;
+            i = ei;
+            j = ej;
+            continue;
+        }
+        if (a[i] != b[j])
+            return (unsigned char)a[i] < (unsigned char)b[j];
+        i++;
+        j++;
+    }
+    return na - i < nb - j;
+}
+
+static _Thread_local const query_node *const *sort_by_args;
+static _Thread_local size_t sort_by_nargs;
+static _Thread_local bool sort_by_desc;
+
+static int sort_by_label_cmp(const void *pa, const void *pb)
+{
+    const query_series *a = pa, *b = pb;
+    for (size_t k = 1; k < sort_by_nargs; k++) {
+        const query_node *arg = sort_by_args[k];
+        while (arg->kind == QN_PAREN)
+            arg = arg->u.paren.expr;
+        const sonde_label *la =
+            series_labels_get(a->labels, a->nlabels, arg->u.str.s, arg->u.str.len);
+        const sonde_label *lb =
+            series_labels_get(b->labels, b->nlabels, arg->u.str.s, arg->u.str.len);
+        const char *va = la ? la->value : "", *vb = lb ? lb->value : "";
+        size_t na = la ? la->value_len : 0, nb = lb ? lb->value_len : 0;
+        if (na == nb && !memcmp(va, vb, na))
+            continue;
+        int r = nat_less(va, na, vb, nb) ? -1 : 1;
+        return sort_by_desc ? -r : r;
+    }
+    int r = query_labels_cmp(a->labels, a->nlabels, b->labels, b->nlabels);
+    return sort_by_desc ? -r : r;
+}
+
+static sonde_status eval_histogram_quantile(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                                            query_value *out);
+
+static const query_node *unparen(const query_node *n)
+{
+    while (n->kind == QN_PAREN)
+        n = n->u.paren.expr;
+    return n;
+}
+
+static sonde_status eval_label_fn(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                                  const query_value *in, query_value *out)
+{
+    const query_func *f = n->u.call.fn;
+    const query_node *a[64];
+    if (n->u.call.nargs > 64)
+        return query_eval_fail(c, SONDE_ERR_INVALID, "too many arguments to %s()", f->name);
+    for (size_t i = 0; i < n->u.call.nargs; i++)
+        a[i] = unparen(n->u.call.args[i]);
+    const char *dst = a[1]->u.str.s;
+    size_t dlen = a[1]->u.str.len;
+    sonde_status st = SONDE_OK;
+    query_regex *re = NULL;
+    buf tmp;
+    buf_init(&tmp, 1 << 20);
+    bool valid = dlen > 0;
+    for (size_t i = 0; i < dlen; i++) {
+        char ch = dst[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' ||
+              (i > 0 && ch >= '0' && ch <= '9')))
+            valid = false;
+    }
+    if (!valid) {
+        buf_fini(&tmp);
+        return query_eval_fail(c, SONDE_ERR_INVALID, "invalid destination label name in %s(): %s",
+                               f->name, dst);
+    }
+    if (f->id == F_LABEL_REPLACE) {
+        char e[160];
+        re = query_regex_compile(a[4]->u.str.s, a[4]->u.str.len, e, sizeof(e));
+        if (!re) {
+            buf_fini(&tmp);
+            return query_eval_fail(c, SONDE_ERR_INVALID,
+                                   "invalid regular expression in label_replace(): %s",
+                                   a[4]->u.str.s);
+        }
+    }
+    qbuilder b;
+    query_builder_init(&b, c, g->n);
+    for (size_t i = 0; i < in->nseries && !st; i++) {
+        const query_series *s = &in->series[i];
+        sonde_label *l = s->labels;
+        uint32_t nl = s->nlabels;
+        buf_reset(&tmp);
+        bool set = true;
+        if (f->id == F_LABEL_REPLACE) {
+            const sonde_label *src =
+                series_labels_get(s->labels, s->nlabels, a[3]->u.str.s, a[3]->u.str.len);
+            set = query_regex_replace(re, src ? src->value : "", src ? src->value_len : 0,
+                                      a[2]->u.str.s, a[2]->u.str.len, &tmp);
+        } else {
+            for (size_t k = 3; k < n->u.call.nargs; k++) {
+                const sonde_label *src =
+                    series_labels_get(s->labels, s->nlabels, a[k]->u.str.s, a[k]->u.str.len);
+                if (k > 3)
+                    buf_append(&tmp, a[2]->u.str.s, a[2]->u.str.len);
+                if (src)
+                    buf_append(&tmp, src->value, src->value_len);
+            }
+        }
+        if (set) {
+            char *val = arena_strndup(c->a, tmp.len ? tmp.data : "", tmp.len);
+            if (!val) {
+                st = SONDE_ERR_NOMEM;
+                break;
+            }
+            if ((st = query_labels_set(c, l, nl, dst, dlen, val, tmp.len, &l, &nl)))
+                break;
+        }
+        size_t idx;
+        if ((st = query_builder_get(&b, l, nl, &idx)))
+            break;
+        for (size_t j = 0; j < g->n && !st; j++)
+            if (s->ok[j])
+                st = query_builder_set(&b, idx, j, s->v[j]);
+    }
+    query_regex_free(re);
+    buf_fini(&tmp);
+    if (st)
+        return st;
+    query_builder_finish(&b, g, out);
+    return SONDE_OK;
+}
+
+sonde_status query_call_eval(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                             query_value *out)
+{
+    const query_func *f = n->u.call.fn;
+    sonde_status st;
+    for (size_t i = 0; i < n->u.call.nargs; i++)
+        if (f->arg_types[i < 5 ? i : 4] == QUERY_TYPE_MATRIX)
+            return eval_range_call(c, n, g, out);
+    memset(out, 0, sizeof(*out));
+    switch (f->id) {
+    case F_TIME:
+    case F_PI:
+    case F_STEP:
+    case F_RANGE:
+    case F_START:
+    case F_END:
+    case F_MIN_OF:
+    case F_MAX_OF: {
+        double *a0 = NULL, *a1 = NULL;
+        if (f->id == F_MIN_OF || f->id == F_MAX_OF) {
+            if ((st = eval_scalar_arg(c, n->u.call.args[0], g, &a0)) ||
+                (st = eval_scalar_arg(c, n->u.call.args[1], g, &a1)))
+                return st;
+        }
+        out->type = QUERY_TYPE_SCALAR;
+        out->nsteps = g->n;
+        out->start = g->start;
+        out->end = g->end;
+        out->step = g->step;
+        out->scalar = query_eval_alloc(c, g->n * sizeof(double));
+        if (!out->scalar)
+            return SONDE_ERR_NOMEM;
+        for (size_t i = 0; i < g->n; i++) {
+            double v;
+            switch (f->id) {
+            case F_PI:
+                v = M_PI;
+                break;
+            case F_STEP:
+                v = (double)c->query_step / 1000.0;
+                break;
+            case F_RANGE:
+                v = (double)(c->query_end - c->query_start) / 1000.0;
+                break;
+            case F_START:
+                v = (double)c->query_start / 1000.0;
+                break;
+            case F_END:
+                v = (double)c->query_end / 1000.0;
+                break;
+            case F_MIN_OF:
+                v = go_min(a0[i], a1[i]);
+                break;
+            case F_MAX_OF:
+                v = go_max(a0[i], a1[i]);
+                break;
+            default:
+                v = (double)qgrid_t(g, i) / 1000.0;
+                break;
+            }
+            out->scalar[i] = v;
+        }
+        return SONDE_OK;
+    }
+    case F_VECTOR: {
+        double *sv;
+        if ((st = eval_scalar_arg(c, n->u.call.args[0], g, &sv)) ||
+            (st = query_vector_alloc(c, g, 1, out)) ||
+            (st = query_series_alloc(c, g->n, out->series)))
+            return st;
+        for (size_t i = 0; i < g->n; i++) {
+            out->series[0].ok[i] = 1;
+            out->series[0].v[i] = sv[i];
+        }
+        return SONDE_OK;
+    }
+    case F_HISTOGRAM_QUANTILE:
+        return eval_histogram_quantile(c, n, g, out);
+    default:
+        break;
+    }
+    query_value in;
+    bool date_default = n->u.call.nargs == 0;
+    if (date_default) {
+        /* date functions default to vector(time()) */
+        if ((st = query_vector_alloc(c, g, 1, &in)) ||
+            (st = query_series_alloc(c, g->n, in.series)))
+            return st;
+        for (size_t i = 0; i < g->n; i++) {
+            in.series[0].ok[i] = 1;
+            in.series[0].v[i] = (double)qgrid_t(g, i) / 1000.0;
+        }
+    } else if ((st = query_eval_node(c, n->u.call.args[0], g, &in))) {
+        return st;
+    }
+    double *params[2] = {NULL, NULL};
+    for (size_t i = 1; i < n->u.call.nargs && i < 3; i++)
+        if (f->arg_types[i] == QUERY_TYPE_SCALAR &&
+            (st = eval_scalar_arg(c, n->u.call.args[i], g, &params[i - 1])))
+            return st;
+    switch (f->id) {
+    case F_SCALAR: {
+        out->type = QUERY_TYPE_SCALAR;
+        out->nsteps = g->n;
+        out->start = g->start;
+        out->end = g->end;
+        out->step = g->step;
+        out->scalar = query_eval_alloc(c, g->n * sizeof(double));
+        if (!out->scalar)
+            return SONDE_ERR_NOMEM;
+        for (size_t i = 0; i < g->n; i++) {
+            size_t cnt = 0;
+            double v = NAN;
+            for (size_t k = 0; k < in.nseries; k++)
+                if (in.series[k].ok[i]) {
+                    cnt++;
+                    v = in.series[k].v[i];
+                }
+            out->scalar[i] = cnt == 1 ? v : NAN;
+        }
+        return SONDE_OK;
+    }
+    case F_ABSENT: {
+        sonde_label *l;
+        uint32_t nl;
+        if ((st = absent_labels(c, n->u.call.args[0], &l, &nl)))
+            return st;
+        qbuilder b;
+        query_builder_init(&b, c, g->n);
+        size_t idx = SIZE_MAX;
+        for (size_t i = 0; i < g->n; i++) {
+            bool any = false;
+            for (size_t k = 0; k < in.nseries && !any; k++)
+                any = in.series[k].ok[i];
+            if (any)
+                continue;
+            if (idx == SIZE_MAX && (st = query_builder_get(&b, l, nl, &idx)))
+                return st;
+            b.s[idx].ok[i] = 1;
+            b.s[idx].v[i] = 1;
+        }
+        query_builder_finish(&b, g, out);
+        return SONDE_OK;
+    }
+    case F_SORT:
+    case F_SORT_DESC:
+        *out = in;
+        if (g->n == 1 && out->nseries > 1)
+            qsort(out->series, out->nseries, sizeof(query_series),
+                  f->id == F_SORT ? sort_step_cmp_asc : sort_step_cmp_desc);
+        return SONDE_OK;
+    case F_SORT_BY_LABEL:
+    case F_SORT_BY_LABEL_DESC:
+        *out = in;
+        if (g->n == 1 && out->nseries > 1) {
+            sort_by_args = (const query_node *const *)n->u.call.args;
+            sort_by_nargs = n->u.call.nargs;
+            sort_by_desc = f->id == F_SORT_BY_LABEL_DESC;
+            qsort(out->series, out->nseries, sizeof(query_series), sort_by_label_cmp);
+        }
+        return SONDE_OK;
+    case F_LABEL_REPLACE:
+    case F_LABEL_JOIN:
+        return eval_label_fn(c, n, g, &in, out);
+    default:
+        break;
+    }
+    qbuilder b;
+    query_builder_init(&b, c, g->n);
+    for (size_t k = 0; k < in.nseries; k++) {
+        const query_series *s = &in.series[k];
+        sonde_label *l = s->labels;
+        uint32_t nl = s->nlabels;
+        size_t idx = SIZE_MAX;
+        if (!date_default && (st = query_labels_drop_name(c, l, nl, &l, &nl)))
+            return st;
+        for (size_t i = 0; i < g->n; i++) {
+            if (!s->ok[i])
+                continue;
+            double pv[2] = {params[0] ? params[0][i] : 1.0, params[1] ? params[1][i] : 0};
+            if (f->id == F_CLAMP && pv[1] < pv[0])
+                continue;
+            double v;
+            if (f->id == F_TIMESTAMP)
+                v = (double)(s->ts ? s->ts[i] : qgrid_t(g, i)) / 1000.0;
+            else
+                v = simple_fn(f->id, s->v[i], pv);
+            if (idx == SIZE_MAX && (st = query_builder_get(&b, l, nl, &idx)))
+                return st;
+            if ((st = query_builder_set(&b, idx, i, v)))
+                return st;
+        }
+    }
+    query_builder_finish(&b, g, out);
+    return SONDE_OK;
+}
+
+/* ---- histogram_quantile on classic buckets ---- */
+
+typedef struct bucket {
+    double ub, count;
+} bucket;
+
+static int bucket_cmp(const void *a, const void *b)
+{
+    double x = ((const bucket *)a)->ub, y = ((const bucket *)b)->ub;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static bool almost_equal(double a, double b, double eps)
+{
+    const double min_normal = 2.2250738585072014e-308;
+    if (a == b)
+        return true;
+    double abs_sum = fabs(a) + fabs(b), diff = fabs(a - b);
+    if (a == 0 || b == 0 || abs_sum < min_normal)
+        return diff < eps * min_normal;
+    return diff / fmin(abs_sum, 1.7976931348623157e308) < eps;
+}
+
+static double bucket_quantile(double q, bucket *b, size_t n)
+{
+    if (isnan(q))
+        return NAN;
+    if (q < 0)
+        return -INFINITY;
+    if (q > 1)
+        return INFINITY;
+    qsort(b, n, sizeof(*b), bucket_cmp);
+    if (n == 0 || !isinf(b[n - 1].ub) || b[n - 1].ub < 0)
+        return NAN;
+    size_t k = 0; /* coalesce equal upper bounds */
+    for (size_t i = 0; i < n; i++) {
+        if (k > 0 && b[k - 1].ub == b[i].ub)
+            b[k - 1].count += b[i].count;
+        else
+            b[k++] = b[i];
+    }
+    n = k;
+    double prev = b[0].count;
+    for (size_t i = 1; i < n; i++) {
+        double cur = b[i].count;
+        if (cur == prev)
+            continue;
+        if (almost_equal(prev, cur, 1e-12) || cur < prev) {
+            b[i].count = prev;
+            continue;
+        }
+        prev = cur;
+    }
+    if (n < 2)
+        return NAN;
+    double obs = b[n - 1].count;
+    if (obs == 0)
+        return NAN;
+    double rank = q * obs;
+    size_t i = 0;
+    while (i < n - 1 && !(b[i].count >= rank))
+        i++;
+    if (i == n - 1)
+        return b[n - 2].ub;
+    if (i == 0 && b[0].ub <= 0)
+        return b[0].ub;
+    double start = 0, end = b[i].ub, count = b[i].count;
+    if (i > 0) {
+        start = b[i - 1].ub;
+        count -= b[i - 1].count;
+        rank -= b[i - 1].count;
+    }
+    return start + (end - start) * (rank / count);
+}
+
+static sonde_status eval_histogram_quantile(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                                            query_value *out)
+{
+    double *q;
+    query_value in;
+    sonde_status st;
+    if ((st = eval_scalar_arg(c, n->u.call.args[0], g, &q)) ||
+        (st = query_eval_node(c, n->u.call.args[1], g, &in)))
+        return st;
+    static const char *const drop[] = {"le"};
+    query_strlist le = {(const char **)drop, 1};
+    qbuilder groups;
+    query_builder_init(&groups, c, 1);
+    size_t *grp = query_eval_alloc(c, (in.nseries + 1) * sizeof(size_t));
+    double *ub = query_eval_alloc(c, (in.nseries + 1) * sizeof(double));
+    bool *has = query_eval_alloc(c, (in.nseries + 1) * sizeof(bool));
+    if (!grp || !ub || !has)
+        return SONDE_ERR_NOMEM;
+    for (size_t i = 0; i < in.nseries; i++) {
+        const query_series *s = &in.series[i];
+        const sonde_label *l = series_labels_get(s->labels, s->nlabels, "le", 2);
+        if (!l || !parse_f64(l->value, l->value_len, &ub[i]))
+            continue;
+        has[i] = true;
+        sonde_label *gl;
+        uint32_t gn;
+        if ((st = query_labels_filter(c, s->labels, s->nlabels, &le, false, true, &gl, &gn)) ||
+            (st = query_builder_get(&groups, gl, gn, &grp[i])))
+            return st;
+    }
+    size_t ng = groups.n;
+    if ((st = query_vector_alloc(c, g, ng, out)))
+        return st;
+    bucket *bk = query_eval_alloc(c, (in.nseries + 1) * sizeof(bucket));
+    size_t *members = query_eval_alloc(c, (in.nseries + 1) * sizeof(size_t));
+    size_t *cnt = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
+    size_t *off = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
+    if (!bk || !members || !cnt || !off)
+        return SONDE_ERR_NOMEM;
+    for (size_t i = 0; i < in.nseries; i++)
+        if (has[i])
+            cnt[grp[i]]++;
+    for (size_t gi = 1; gi < ng; gi++)
+        off[gi] = off[gi - 1] + cnt[gi - 1];
+    for (size_t gi = 0; gi < ng; gi++) {
+        cnt[gi] = 0;
+        out->series[gi].labels = groups.s[gi].labels;
+        out->series[gi].nlabels = groups.s[gi].nlabels;
+        if ((st = query_series_alloc(c, g->n, &out->series[gi])))
+            return st;
+    }
+    for (size_t i = 0; i < in.nseries; i++)
+        if (has[i])
+            members[off[grp[i]] + cnt[grp[i]]++] = i;
+    for (size_t step = 0; step < g->n; step++) {
+        if ((st = query_eval_tick(c)))
+            return st;
+        for (size_t gi = 0; gi < ng; gi++) {
+            size_t nb = 0;
+            for (size_t k = 0; k < cnt[gi]; k++) {
+                const query_series *s = &in.series[members[off[gi] + k]];
+                if (s->ok[step])
+                    bk[nb++] = (bucket){ub[members[off[gi] + k]], s->v[step]};
+            }
+            if (!nb)
+                continue;
+            out->series[gi].ok[step] = 1;
+            out->series[gi].v[step] = bucket_quantile(q[step], bk, nb);
+        }
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < out->nseries; i++) {
+        bool any = false;
+        for (size_t j = 0; j < g->n && !any; j++)
+            any = out->series[i].ok[j];
+        if (any)
+            out->series[k++] = out->series[i];
+    }
+    out->nseries = k;
+    return SONDE_OK;
+}

@@ -1,0 +1,167 @@
+/*
+ * json.c - Prometheus API JSON for query results: the "data" object of
+ * /api/v1/query and /api/v1/query_range, exactly as Prometheus writes it.
+ *
+ * Timestamps are float seconds written from integer milliseconds
+ * (MarshalTimestamp: "1700000000", "1700000000.500", "1700000000.123");
+ * sample values are strings as MarshalFloat writes them: buf_prom_float
+ * ('f', -1: "NaN", "+Inf", ...) except 'e' format below 1e-6 and from 1e21.
+ * Threads: any; writes into a caller's buf.
+ */
+#include "json.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+sonde_status query_json_timestamp(buf *b, int64_t ms)
+{
+    uint64_t u = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
+    sonde_status st = buf_printf(b, "%s%llu", ms < 0 ? "-" : "", (unsigned long long)(u / 1000));
+    unsigned frac = (unsigned)(u % 1000);
+    if (st || !frac)
+        return st;
+    char d[5] = {'.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+                 (char)('0' + frac % 10), 0};
+    /* no trimming: Prometheus writes 1700000000.500 */
+    return buf_append(b, d, 4);
+}
+
+sonde_status query_json_float(buf *b, double v)
+{
+    double a = fabs(v);
+    if (a == 0 || isnan(v) || isinf(v) || (a >= 1e-6 && a < 1e21))
+        return buf_prom_float(b, v);
+    /* Prometheus' MarshalFloat switches to 'e' format here: shortest digits
+     * that round-trip, Go's exponent form (at least two digits) = C's %e */
+    char tmp[40];
+    for (int prec = 0; prec < 17; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*e", prec, v);
+        if (strtod(tmp, NULL) == v)
+            return buf_puts(b, tmp);
+    }
+    snprintf(tmp, sizeof(tmp), "%.16e", v);
+    return buf_puts(b, tmp);
+}
+
+static sonde_status point(buf *b, int64_t t, double v)
+{
+    sonde_status st = buf_putc(b, '[');
+    if (!st)
+        st = query_json_timestamp(b, t);
+    if (!st)
+        st = buf_puts(b, ",\"");
+    if (!st)
+        st = query_json_float(b, v);
+    if (!st)
+        st = buf_puts(b, "\"]");
+    return st;
+}
+
+sonde_status query_json_labels(buf *b, const sonde_label *l, uint32_t n)
+{
+    sonde_status st = buf_putc(b, '{');
+    for (uint32_t i = 0; i < n && !st; i++) {
+        if (i)
+            st = buf_putc(b, ',');
+        if (!st)
+            st = buf_json_str(b, l[i].name, l[i].name_len);
+        if (!st)
+            st = buf_putc(b, ':');
+        if (!st)
+            st = buf_json_str(b, l[i].value, l[i].value_len);
+    }
+    return st ? st : buf_putc(b, '}');
+}
+
+sonde_status query_json_result(buf *b, const query_value *v, bool range)
+{
+    sonde_status st = SONDE_OK;
+    switch (v->type) {
+    case QUERY_TYPE_SCALAR:
+        if (range) {
+            st = buf_puts(b, "{\"resultType\":\"matrix\",\"result\":[{\"metric\":{},\"values\":[");
+            for (size_t i = 0; i < v->nsteps && !st; i++) {
+                if (i)
+                    st = buf_putc(b, ',');
+                if (!st)
+                    st = point(b, v->start + (int64_t)i * v->step, v->scalar[i]);
+            }
+            return st ? st : buf_puts(b, "]}]}");
+        }
+        st = buf_puts(b, "{\"resultType\":\"scalar\",\"result\":");
+        if (!st)
+            st = point(b, v->start, v->scalar[0]);
+        return st ? st : buf_putc(b, '}');
+    case QUERY_TYPE_STRING:
+        st = buf_puts(b, "{\"resultType\":\"string\",\"result\":[");
+        if (!st)
+            st = query_json_timestamp(b, v->start);
+        if (!st)
+            st = buf_putc(b, ',');
+        if (!st)
+            st = buf_json_str(b, v->str, v->str_len);
+        return st ? st : buf_puts(b, "]}");
+    case QUERY_TYPE_MATRIX:
+        st = buf_puts(b, "{\"resultType\":\"matrix\",\"result\":[");
+        for (size_t i = 0; i < v->nms && !st; i++) {
+            const query_mseries *s = &v->ms[i];
+            st = buf_puts(b, i ? ",{\"metric\":" : "{\"metric\":");
+            if (!st)
+                st = query_json_labels(b, s->labels, s->nlabels);
+            if (!st)
+                st = buf_puts(b, ",\"values\":[");
+            for (size_t j = 0; j < s->n && !st; j++) {
+                if (j)
+                    st = buf_putc(b, ',');
+                if (!st)
+                    st = point(b, s->s[j].ts_ms, s->s[j].value);
+            }
+            if (!st)
+                st = buf_puts(b, "]}");
+        }
+        return st ? st : buf_puts(b, "]}");
+    case QUERY_TYPE_VECTOR: {
+        st = buf_puts(b, range ? "{\"resultType\":\"matrix\",\"result\":["
+                               : "{\"resultType\":\"vector\",\"result\":[");
+        bool first = true;
+        for (size_t i = 0; i < v->nseries && !st; i++) {
+            const query_series *s = &v->series[i];
+            if (!range && !s->ok[0])
+                continue;
+            st = buf_puts(b, first ? "{\"metric\":" : ",{\"metric\":");
+            first = false;
+            if (!st)
+                st = query_json_labels(b, s->labels, s->nlabels);
+            if (!range) {
+                if (!st)
+                    st = buf_puts(b, ",\"value\":");
+                if (!st)
+                    st = point(b, v->start, s->v[0]);
+                if (!st)
+                    st = buf_putc(b, '}');
+                continue;
+            }
+            if (!st)
+                st = buf_puts(b, ",\"values\":[");
+            bool pf = true;
+            for (size_t j = 0; j < v->nsteps && !st; j++) {
+                if (!s->ok[j])
+                    continue;
+                if (!pf)
+                    st = buf_putc(b, ',');
+                pf = false;
+                if (!st)
+                    st = point(b, v->start + (int64_t)j * v->step, s->v[j]);
+            }
+            if (!st)
+                st = buf_puts(b, "]}");
+        }
+        return st ? st : buf_puts(b, "]}");
+    }
+    default:
+        return SONDE_ERR_INTERNAL;
+    }
+}

@@ -1,0 +1,25 @@
+/*
+ * json.h - Prometheus HTTP API JSON encoding of query results (json.c).
+ * Threads: any; writes into a caller-owned buf (errors: SONDE_ERR_LIMIT when
+ * the buf's cap is reached).
+ */
+#ifndef SONDE_QUERY_JSON_H
+#define SONDE_QUERY_JSON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/buf.h"
+#include "eval.h"
+
+/* Float seconds from ms, as Prometheus' MarshalTimestamp. */
+sonde_status query_json_timestamp(buf *b, int64_t ms);
+/* A sample value without quotes, as Prometheus' MarshalFloat. */
+sonde_status query_json_float(buf *b, double v);
+/* {"name":"value",...} */
+sonde_status query_json_labels(buf *b, const sonde_label *l, uint32_t n);
+/* The "data" object: {"resultType":...,"result":...}. range: a query_range
+ * result (always a matrix; scalars become one series without labels). */
+sonde_status query_json_result(buf *b, const query_value *v, bool range);
+
+#endif
