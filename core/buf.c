@@ -198,7 +198,7 @@ sonde_status buf_prom_float(buf *b, double v)
             break;
     }
     /* tmp: [-]d[.ddd]e[+-]xx (the radix char may be locale-specific) */
-    char digits[24];
+    char digits[24] = {0};
     size_t nd = 0;
     bool neg = false;
     const char *q = tmp;

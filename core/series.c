@@ -113,10 +113,10 @@ sonde_status series_labels_decode(arena *a, const char *enc, size_t n, sonde_lab
     size_t i = 0;
     for (uint32_t k = 0; k < cnt; k++) {
         const char *nm = enc + i;
-        const char *e1 = memchr(nm, SERIES_SEP, n - i);
+        const char *e1 = memchr(nm, 0xff, n - i);
         size_t nl = (size_t)(e1 - nm);
         const char *v = e1 + 1;
-        const char *e2 = memchr(v, SERIES_SEP, (size_t)(enc + n - v));
+        const char *e2 = memchr(v, 0xff, (size_t)(enc + n - v));
         size_t vl = (size_t)(e2 - v);
         if (nl == 0 || nl > UINT32_MAX || vl > UINT32_MAX)
             return SONDE_ERR_INVALID;
