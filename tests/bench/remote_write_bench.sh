@@ -137,7 +137,9 @@ run_target() {
     echo "$out" >&2
     res=$(grep '^RESULT ' <<<"$out" | tail -1)
     [ -n "$res" ] || die "rwload printed no RESULT line for $name"
-    sleep 3 # let background work after the acks (rings, head append) settle
+    # Let every server settle after the acks (rings, head appends, in-memory
+    # parts, allocator trimming) before RSS is read; the same wait for all.
+    sleep "${SETTLE_S:-10}"
     R_CPU[$name]=$(awk -v a="$(cpu_s "$pid")" -v b="$cpu0" 'BEGIN {printf "%.1f", a - b}')
     R_RSS[$name]=$(rss_kb "$pid")
     count_url="http://127.0.0.1:$port/api/v1/query?query=count(%7Bjob%3D%22node%22%7D)"
@@ -179,6 +181,6 @@ for t in $TARGETS; do
     echo "| $t$note | ${R_SPS[$t]} | $ratio | ${R_P50[$t]} | ${R_P99[$t]} | ${R_ERR[$t]} | ${R_SERIES[$t]} | ${R_CPU[$t]} | $rssmib | $perser | $bps |"
 done
 echo
-echo "samples/s counts only samples answered 2xx. RSS is VmRSS 3 s after the load ended;"
+echo "samples/s counts only samples answered 2xx. RSS is VmRSS ${SETTLE_S:-10} s after the load ended;"
 echo "bytes/series is RSS / $SERIES series. disk is du -sb of the data dir after a clean shutdown"
 echo "(VictoriaMetrics force-flushed first; Prometheus keeps recent data in its WAL and head chunks)."
