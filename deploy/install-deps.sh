@@ -8,7 +8,7 @@ PKGS=(
   # build
   build-essential cmake pkg-config clang libclang-rt-14-dev
   liburing-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
-  libsnappy-dev libzstd-dev librocksdb-dev libpcre2-dev libhttp-parser-dev libxxhash-dev
+  libsnappy-dev libzstd-dev librocksdb-dev libpcre2-dev libhttp-parser-dev libxxhash-dev zlib1g-dev
   # tests: real clients and peers
   python3 curl nghttp2-client prometheus victoria-metrics procps
 )
