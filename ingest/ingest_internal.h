@@ -95,6 +95,10 @@ typedef enum ingest_route {
 } ingest_route;
 
 ingest_route ingest_router_dispatch(ingest_ctx *ctx, ingest_req *r);
+/* The arena a remote-write body is decoded into (live requests and replay):
+ * capped for protobuf-c's tree, which takes 6-7x the decoded bytes for
+ * typical requests (more with very short strings). NULL on OOM. */
+arena *ingest_router_rw_arena(const rw_limits *lim);
 /* Net thread, when an async request comes back: turns a write's storage
  * status into the response. */
 void ingest_router_finish(ingest_ctx *ctx, ingest_req *r);

@@ -37,7 +37,7 @@ static sonde_status main_replay_decode(void *arg, storage_batch_kind kind, const
     const rw_limits *lim = arg;
     if (kind != STORAGE_BATCH_REMOTE_WRITE_V1)
         return SONDE_ERR_UNSUPPORTED;
-    arena *a = arena_create(64 * 1024, lim->max_decoded * 16 + (1u << 20)); /* as router.c */
+    arena *a = ingest_router_rw_arena(lim);
     if (!a)
         return SONDE_ERR_NOMEM;
     rw_result res;

@@ -50,6 +50,11 @@ static void router_write_done(void *arg, sonde_status st, bool duplicate)
     ingest_net_complete(r);
 }
 
+arena *ingest_router_rw_arena(const rw_limits *lim)
+{
+    return arena_create(64 * 1024, lim->max_decoded * 16 + (1u << 20));
+}
+
 static ingest_route router_write(ingest_ctx *ctx, ingest_req *r)
 {
     const http_request *req = &r->http;
@@ -76,10 +81,7 @@ static ingest_route router_write(ingest_ctx *ctx, ingest_req *r)
         return INGEST_ROUTE_DONE;
     }
 
-    /* protobuf-c's tree takes 6-7x the decoded bytes for typical requests
-     * (more with very short strings); the cap leaves room for that, and real
-     * use still follows the request's actual size. */
-    arena *dec = arena_create(64 * 1024, ctx->rwl.max_decoded * 16 + (1u << 20));
+    arena *dec = ingest_router_rw_arena(&ctx->rwl);
     if (!dec) {
         router_write_reject(ctx, r, "overload", 503, "out of memory");
         r->resp.retry_after_s = 1;
