@@ -262,8 +262,10 @@ static double sample_value(long i, long r)
     uint64_t h = (uint64_t)i * 0x9E3779B97F4A7C15ull;
     if (k_families[f].counter) {
         double base = (double)(h >> 40);
-        double inc = (double)((h >> 8) % 1000) / 4.0 + (double)((r * 7 + i) % 13);
-        return base + inc * (double)r;
+        /* monotonic: a steady rate plus a bounded wobble that never
+         * exceeds one step, so the series has no counter resets */
+        double inc = (double)((h >> 8) % 1000) / 4.0 + 1.0;
+        return base + inc * (double)r + (double)((r * 7 + i) % 13) / 16.0 * inc;
     }
     return (double)(h >> 34) + (double)(((uint64_t)r * 2654435761u + h) % 4096) * 4096.0;
 }
@@ -383,7 +385,9 @@ static void build_bodies(const opts *o, conn_work *w)
         int64_t ts = o->start_ms + (int64_t)r * o->interval_ms;
         for (long i = c; i < o->series; i += o->conns) {
             int nl = series_labels(i, l);
-            put_timeseries(&pb, l, nl, ts, sample_value(i, r));
+            /* the round counts from the epoch, so runs that backfill
+             * consecutive windows (--start-ms) continue the same counters */
+            put_timeseries(&pb, l, nl, ts, sample_value(i, (long)(ts / o->interval_ms)));
             if (++in_batch == (uint32_t)o->batch) {
                 finish_body(&pb, &w->bodies[bi++], in_batch);
                 in_batch = 0;

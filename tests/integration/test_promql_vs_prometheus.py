@@ -8,13 +8,17 @@ range queries (promql_vs_prometheus_queries.txt beside this file) against both
 HTTP APIs and asserts identical answers: same resultType, same label sets,
 same timestamps, values within REL_TOL relative tolerance (NaN == NaN, +-Inf
 exact). Order is compared only for queries whose order Prometheus guarantees
-(sort, sort_desc, and queries marked "ordered").
+(sort, sort_desc, and queries marked "ordered"; not topk/bottomk, which
+Prometheus 3's own aggregators.test evaluates unordered). Queries marked
+";error" must be refused by both with the same HTTP status and errorType.
 
-Data (deterministic, SONDE_TEST_SEED changes it): one hour of samples every
-15 s at an offset of 7.3 s from the minute, ending about 90 s before now, so
-that samples never sit on the query grid (queries run at whole seconds +0.5;
-subquery steps are whole minutes, so their points never meet a range
-boundary either):
+Data (deterministic for a seed: 4242, or SONDE_TEST_SEED): one hour of
+samples every 15 s at 7.3 s past the quarter minute, the newest two to three
+minutes before now (Prometheus's head takes them in time order). Queries run
+at whole minutes + 0.5 s, and subquery steps divide whole minutes, so no
+range or lookback boundary ever meets a sample or a subquery point: there
+Prometheus 2.42 (windows closed on the left) and Prometheus 3 (open) differ.
+Series:
   * counters with resets (test_requests_total, test_errors_total), 2 jobs x
     2 instances x 2 methods;
   * gauges (test_temperature_celsius, test_queue_depth) including negatives,
@@ -24,7 +28,8 @@ boundary either):
   * series ended by stale markers (NaN bits 0x7ff0000000000002) and resumed
     later (test_flappy), and one that ends with a stale marker (test_gone);
   * classic histograms test_latency_seconds_{bucket,sum,count} with a reset;
-  * an info-style series (test_build_info) for group_left/right joins.
+  * an info-style series (test_build_info) for group_left/right joins;
+  * constant +Inf, -Inf, 0 and NaN series (test_special).
 
 Prometheus 3 semantics win where 2.42 differs; such queries are listed with
 "skip:" and a reason in the query file and are not compared (few, each
@@ -168,33 +173,30 @@ def build_series(rnd, t0_ms, n):
     return out
 
 
-def write_all(base, series, what):
-    """Writes time slices (all series per slice) in time order, as a
-    Prometheus remote-write queue would, so per-series order holds."""
+def write_all(base, series, t0_ms, what):
+    """Writes 10-minute time slices (every series' samples of the slice in
+    one request) in time order, as a Prometheus remote-write queue would, so
+    each series' samples arrive in order."""
     n = max(len(s) for _, s in series)
     step = 40
-    for lo in range(0, n + step, step):
+    for lo in range(0, n, step):
+        lo_ms, hi_ms = t0_ms + lo * INTERVAL_MS, t0_ms + (lo + step) * INTERVAL_MS
         batch = []
         for labels, samples in series:
-            # index by position in time: samples are (ts, v) sorted by ts
-            part = [x for x in samples if lo * INTERVAL_MS <= x[0] - T0_MS[0] < (lo + step) * INTERVAL_MS]
+            part = [x for x in samples if lo_ms <= x[0] < hi_ms]
             if part:
                 batch.append((labels, part))
         if batch:
             sl.write_ok(base, batch, what="%s: remote write slice %d" % (what, lo))
 
 
-T0_MS = [0]
-
-
 # --------------------------------------------------------------------------
 # query file
 
 def load_queries(path, anchors):
-    """Lines:  instant|range  TIMESPEC  EXPR   [# flags]
-    TIMESPEC for instant: an anchor name (END, MID...) optionally +-seconds;
-    for range: START..END/STEP with anchors. Lines starting with 'skip:'
-    carry a reason and are not compared. '#' starts a comment line."""
+    """Parses the query file (its header describes the format): one query a
+    line, `instant ANCHOR[+-s] EXPR` or `range A..B/STEP EXPR`, optionally
+    prefixed `skip: REASON |` and suffixed `  ;ordered` or `  ;error`."""
     out = []
     with open(path) as f:
         for lineno, raw in enumerate(f, 1):
@@ -207,13 +209,15 @@ def load_queries(path, anchors):
                 skip = reason.strip()
                 line = line.strip()
             kind, spec, expr = line.split(None, 2)
-            ordered = False
+            ordered = expect_error = False
             if expr.endswith("  ;ordered"):
                 expr, ordered = expr[:-len("  ;ordered")].rstrip(), True
+            if expr.endswith("  ;error"):
+                expr, expect_error = expr[:-len("  ;error")].rstrip(), True
             # {ANCHOR} or {ANCHOR+-secs} in an expression becomes a Unix time (for @)
             expr = re.sub(r"\{([A-Z]+(?:[+-][0-9.]+)?)\}",
                           lambda m: "%.3f" % eval_time(m.group(1), anchors), expr.strip())
-            q = {"line": lineno, "kind": kind, "expr": expr, "skip": skip,
+            q = {"line": lineno, "kind": kind, "expr": expr, "skip": skip, "error": expect_error,
                  "ordered": ordered or expr.startswith(("sort(", "sort_desc("))}
             if kind == "instant":
                 q["time"] = eval_time(spec, anchors)
@@ -302,6 +306,28 @@ def compare(q, p, s):
     return None
 
 
+class DiffLog:
+    """Appends to DIFF_LOG, writing the run header before the first entry
+    only, so runs without disagreements leave the file alone."""
+
+    def __init__(self, path, header):
+        self.path, self.header, self.f = path, header, None
+
+    def __enter__(self):
+        return self
+
+    def write(self, text):
+        if self.f is None:
+            self.f = open(self.path, "a")
+            self.f.write(self.header)
+        self.f.write(text)
+        self.f.flush()
+
+    def __exit__(self, *exc):
+        if self.f is not None:
+            self.f.close()
+
+
 def ask(base, q):
     if q["kind"] == "instant":
         params = {"query": q["expr"], "time": "%.3f" % q["time"]}
@@ -366,7 +392,6 @@ def main():
     end_min = int(now // 60) * 60 - 120  # a whole minute
     n = HISTORY_S * 1000 // INTERVAL_MS
     t0_ms = (end_min - HISTORY_S) * 1000 + OFFSET_MS
-    T0_MS[0] = t0_ms
     last = (t0_ms + (n - 1) * INTERVAL_MS) / 1000.0
     # anchors for query times: whole seconds + 0.5, never on a sample
     anchors = {
@@ -390,8 +415,8 @@ def main():
         srv.start()
         pproc, pbase, plog = start_prometheus(prom, tmp)
         print("prometheus on %s, sonde on %s" % (pbase, srv.base), flush=True)
-        write_all(pbase, series, "prometheus")
-        write_all(srv.base, series, "sonde")
+        write_all(pbase, series, t0_ms, "prometheus")
+        write_all(srv.base, series, t0_ms, "sonde")
         # both acknowledged every write; check Prometheus really holds the
         # data (a test-setup check, not a comparison)
         held = []
@@ -405,16 +430,34 @@ def main():
         nonempty = 0
         fails, known = [], []
         known_seen = set()
-        with open(DIFF_LOG, "a") as dl:
-            dl.write("\n==== %s run %s seed %d (sonde %s, prometheus %s) ====\n" % (
-                os.path.basename(__file__), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                seed, srv.base, pbase))
+        header = "\n==== %s run %s seed %d (sonde %s, prometheus %s) ====\n" % (
+            os.path.basename(__file__), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            seed, srv.base, pbase)
+        with DiffLog(DIFF_LOG, header) as dl:
             for q in queries:
                 if q["skip"]:
                     skipped += 1
                     print("  skip %-8s %s  (%s)" % (q["kind"], q["expr"], q["skip"]), flush=True)
                     continue
                 pst, pdoc = ask(pbase, q)
+                if q["error"]:
+                    # both must refuse the query, with the same status and errorType
+                    sst, sdoc = ask(srv.base, q)
+                    compared += 1
+                    ok = pdoc.get("status") == "error"
+                    if not ok:
+                        fails.append("line %d %s: Prometheus accepted a query marked ;error"
+                                     % (q["line"], q["expr"]))
+                    elif (sst, sdoc.get("errorType")) != (pst, pdoc.get("errorType")):
+                        diff = "error expected: sonde %d %s, Prometheus %d %s" % (
+                            sst, trim(sdoc, 300), pst, trim(pdoc, 300))
+                        fails.append("line %d %s %s: %s" % (q["line"], q["expr"], where(q), diff))
+                        dl.write("--- line %d %s %s\n    diff: %s\n" % (q["line"], q["expr"], where(q), diff))
+                        print("  DIFF %-7s %s: %s" % (q["kind"], q["expr"], diff), flush=True)
+                    else:
+                        print("  ok   %-7s %s (error %s)" % (q["kind"], q["expr"], pdoc.get("errorType")),
+                              flush=True)
+                    continue
                 if pst != 200 or pdoc.get("status") != "success":
                     fails.append("line %d %s: Prometheus itself failed: %s %s (bad test query)"
                                  % (q["line"], q["expr"], pst, trim(pdoc, 300)))
@@ -431,8 +474,8 @@ def main():
                 if diff is None:
                     print("  ok   %-7s %s" % (q["kind"], q["expr"]), flush=True)
                     continue
-                dl.write("--- line %d %s %s\n    %s\n    diff: %s\n    prometheus: %s\n    sonde: %s\n"
-                         % (q["line"], q["expr"], where(q), "", diff,
+                dl.write("--- line %d %s %s\n    diff: %s\n    prometheus: %s\n    sonde: %s\n"
+                         % (q["line"], q["expr"], where(q), diff,
                             trim(pdoc.get("data")), trim(sdoc.get("data", sdoc))))
                 if q["expr"] in KNOWN_DIFFERENCES:
                     known_seen.add(q["expr"])
