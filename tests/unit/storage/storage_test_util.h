@@ -8,6 +8,8 @@
 #define SONDE_STORAGE_TEST_UTIL_H
 
 #include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -228,6 +230,71 @@ static __attribute__((unused)) storage_config config_make(const char *dir)
     c.decode = test_decode;
     storage_config_defaults(&c);
     return c;
+}
+
+/* ---- the commit/replay fixture: NSER series "reqs"{instance="iN", job="j"} ---- */
+
+enum { NSER = 3 };
+
+static const char *const inst_names[NSER] = {"i0", "i1", "i2"};
+
+/* batch k: NSER series, `per` samples each at ts k*per .. k*per+per-1 */
+static __attribute__((unused)) storage_batch *batch_k(const char *tenant, int k, int per)
+{
+    arena *a = arena_create(4096, 0);
+    sonde_series s[NSER];
+    for (int i = 0; i < NSER; i++) {
+        const char *kv[] = {"__name__", "reqs", "instance", inst_names[i], "job", "j"};
+        s[i] = series_make(a, kv, 3, (int64_t)k * per * 1000, 1000, (uint32_t)per,
+                           (double)(k * per) + i * 0.5);
+    }
+    storage_batch *b = batch_make(tenant, s, NSER);
+    arena_destroy(a);
+    return b;
+}
+
+/* Checks that series i holds exactly samples 0..total-1 (ts = j*1000). */
+static __attribute__((unused)) int verify(storage *st, const char *tenant, int total)
+{
+    arena *a = arena_create(1 << 16, 0);
+    storage_matcher m = {"__name__", 8, STORAGE_MATCH_EQ, "reqs", 4, NULL, NULL};
+    storage_series_ref *r;
+    size_t n;
+    int ok =
+        storage_select(st, tenant, &m, 1, INT64_MIN, INT64_MAX, a, &r, &n) == SONDE_OK && n == NSER;
+    for (size_t i = 0; ok && i < n; i++) {
+        const sonde_label *l = series_labels_get(r[i].labels, r[i].nlabels, "instance", 8);
+        int idx = l ? l->value[1] - '0' : -1;
+        sonde_sample *smp;
+        size_t ns;
+        ok = storage_read_samples(st, tenant, r[i].id, INT64_MIN, INT64_MAX, a, &smp, &ns) ==
+             SONDE_OK;
+        if (ok && ns != (size_t)total) {
+            fprintf(stderr, "series %d: %zu samples, want %d\n", idx, ns, total);
+            ok = 0;
+        }
+        for (size_t j = 0; ok && j < ns; j++)
+            if (smp[j].ts_ms != (int64_t)j * 1000 || smp[j].value != (double)j + idx * 0.5) {
+                fprintf(stderr, "series %d sample %zu: ts=%lld v=%g\n", idx, j,
+                        (long long)smp[j].ts_ms, smp[j].value);
+                ok = 0;
+            }
+    }
+    arena_destroy(a);
+    return ok;
+}
+
+static __attribute__((unused)) storage *open_cfg(const char *dir, int64_t ckpt_ms, uint32_t chunk)
+{
+    storage_config c = config_make(dir);
+    c.checkpoint_interval_ms = ckpt_ms;
+    c.chunk_max_samples = chunk;
+    c.agg_shards = 2;
+    storage *st = NULL;
+    char err[256];
+    if (storage_open(&c, &st, err, sizeof err) != SONDE_OK)
+        fprintf(stderr, "open: %s\n", err);
+    return st;
 }
 
 #endif
