@@ -22,6 +22,17 @@ static bool parse_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+int parse_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 bool parse_u64(const char *s, size_t n, uint64_t *out)
 {
     if (!s || n == 0)

@@ -10,6 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Value of one hexadecimal digit (either case), or -1. */
+int parse_hex_digit(char c);
+
 bool parse_u64(const char *s, size_t n, uint64_t *out);
 bool parse_i64(const char *s, size_t n, int64_t *out);
 /* Decimal/scientific floats, hex floats, "Inf", "+Inf", "-Inf", "NaN" (case-insensitive). */

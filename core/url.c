@@ -7,19 +7,10 @@
  */
 #include "url.h"
 
+#include "parse.h"
+
 #include <stdint.h>
 #include <string.h>
-
-static int url_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 sonde_status url_decode(arena *a, const char *s, size_t n, char **out, size_t *out_len)
 {
@@ -34,7 +25,7 @@ sonde_status url_decode(arena *a, const char *s, size_t n, char **out, size_t *o
         } else if (c == '%') {
             if (n - i < 3)
                 return SONDE_ERR_INVALID;
-            int hi = url_hexval(s[i + 1]), lo = url_hexval(s[i + 2]);
+            int hi = parse_hex_digit(s[i + 1]), lo = parse_hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return SONDE_ERR_INVALID;
             d[o++] = (char)(hi * 16 + lo);
