@@ -73,6 +73,21 @@ static bool top_better(double a, double b, bool top)
     return top ? a > b : a < b;
 }
 
+/* Orders series by rank key (insertion sort: k is small in practice). */
+static void agg_rank_sort(query_value *v, size_t *rank)
+{
+    for (size_t i = 1; i < v->nseries; i++) {
+        query_series s = v->series[i];
+        size_t r = rank[i], j = i;
+        for (; j > 0 && rank[j - 1] > r; j--) {
+            v->series[j] = v->series[j - 1];
+            rank[j] = rank[j - 1];
+        }
+        v->series[j] = s;
+        rank[j] = r;
+    }
+}
+
 static sonde_status agg_select_k(query_eval_ctx *c, const query_node *n, const qgrid *g,
                                  const query_value *in, const size_t *grp, size_t ng,
                                  const double *param, query_value *out)
@@ -94,7 +109,9 @@ static sonde_status agg_select_k(query_eval_ctx *c, const query_node *n, const q
     size_t *goff = query_eval_alloc(c, (ng + 2) * sizeof(size_t));
     size_t *gfill = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
     size_t *chosen = query_eval_alloc(c, (in->nseries + 1) * sizeof(size_t));
-    if (!members || !gmem || !goff || !gfill || !chosen)
+    /* instant topk/bottomk: output order is group, then rank (Prometheus' heap order) */
+    size_t *rank = query_eval_alloc(c, (in->nseries + 1) * sizeof(size_t));
+    if (!members || !gmem || !goff || !gfill || !chosen || !rank)
         return SONDE_ERR_NOMEM;
     for (size_t i = 0; i < in->nseries; i++)
         goff[grp[i] + 1]++;
@@ -161,6 +178,7 @@ static sonde_status agg_select_k(query_eval_ctx *c, const query_node *n, const q
             for (size_t m = 0; m < nch; m++) {
                 res.series[chosen[m]].ok[step] = 1;
                 res.series[chosen[m]].v[step] = in->series[chosen[m]].v[step];
+                rank[chosen[m]] = gi * (in->nseries + 1) + m;
             }
         }
     }
@@ -169,10 +187,14 @@ static sonde_status agg_select_k(query_eval_ctx *c, const query_node *n, const q
         bool any = false;
         for (size_t j = 0; j < g->n && !any; j++)
             any = res.series[i].ok[j];
-        if (any)
+        if (any) {
+            rank[k] = rank[i];
             res.series[k++] = res.series[i];
+        }
     }
     res.nseries = k;
+    if (g->n == 1 && (op == QAGG_TOPK || op == QAGG_BOTTOMK))
+        agg_rank_sort(&res, rank);
     *out = res;
     return SONDE_OK;
 }
@@ -286,9 +308,12 @@ sonde_status query_agg_eval(query_eval_ctx *c, const query_node *n, const qgrid 
     }
     if ((st = query_vector_alloc(c, g, ng, out)))
         return st;
+    for (size_t i = 0; i < in.nseries; i++) /* `by (__name__)` keeps a pending drop */
+        groups.s[grp[i]].drop_name |= in.series[i].drop_name;
     for (size_t i = 0; i < ng; i++) {
         out->series[i].labels = groups.s[i].labels;
         out->series[i].nlabels = groups.s[i].nlabels;
+        out->series[i].drop_name = groups.s[i].drop_name;
         if ((st = query_series_alloc(c, g->n, &out->series[i])))
             return st;
     }
@@ -410,6 +435,12 @@ sonde_status query_agg_eval(query_eval_ctx *c, const query_node *n, const qgrid 
                 r = sqrt(a->v / (double)a->n);
                 break;
             case QAGG_QUANTILE:
+                if (!(pv.scalar[step] >= 0 && pv.scalar[step] <= 1)) {
+                    char qs[32];
+                    query_eval_annotate(c, true, n->u.agg.param->pos,
+                                        "quantile value should be between 0 and 1, got %s",
+                                        query_fmt_float(qs, sizeof(qs), pv.scalar[step]));
+                }
                 r = query_quantile(pv.scalar[step], qv[gi], qn[gi]);
                 break;
             default:

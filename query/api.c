@@ -268,7 +268,8 @@ static bool root_is_ordered(const query_node *n)
         return !strcmp(name, "sort") || !strcmp(name, "sort_desc") ||
                !strcmp(name, "sort_by_label") || !strcmp(name, "sort_by_label_desc");
     }
-    return false;
+    /* instant topk/bottomk come out ranked, as Prometheus returns them */
+    return n->kind == QN_AGG && (n->u.agg.op == QAGG_TOPK || n->u.agg.op == QAGG_BOTTOMK);
 }
 
 static void handle_query(req_ctx *r, bool range)
@@ -389,7 +390,8 @@ static void handle_query(req_ctx *r, bool range)
         if (range || !root_is_ordered(root))
             query_value_sort(&v);
         api_begin_success(r);
-        if (query_json_result(&r->resp->body, &v, range) != SONDE_OK)
+        if (query_json_result(&r->resp->body, &v, range) != SONDE_OK ||
+            query_json_annotations(&r->resp->body, c.annots, c.nannots, qs, qn) != SONDE_OK)
             api_error(r, 500, "response too large");
         else
             api_end_success(r);

@@ -37,6 +37,32 @@ sonde_status query_eval_fail(query_eval_ctx *c, sonde_status st, const char *fmt
     return st;
 }
 
+const char *query_fmt_float(char *out, size_t n, double v)
+{
+    if (isnan(v))
+        snprintf(out, n, "NaN");
+    else if (isinf(v))
+        snprintf(out, n, "%sInf", v > 0 ? "+" : "-");
+    else
+        snprintf(out, n, "%g", v);
+    return out;
+}
+
+void query_eval_annotate(query_eval_ctx *c, bool warning, uint32_t pos, const char *fmt, ...)
+{
+    query_annotation a = {warning, pos, ""};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a.msg, sizeof(a.msg), fmt, ap);
+    va_end(ap);
+    for (size_t i = 0; i < c->nannots; i++)
+        if (c->annots[i].warning == warning && c->annots[i].pos == pos &&
+            strcmp(c->annots[i].msg, a.msg) == 0)
+            return;
+    if (c->nannots < QUERY_MAX_ANNOTATIONS)
+        c->annots[c->nannots++] = a;
+}
+
 sonde_status query_eval_tick(query_eval_ctx *c)
 {
     if (c->deadline_ns && (++c->ticks & 63) == 0 && time_mono_ns() > c->deadline_ns)
@@ -299,6 +325,9 @@ static sonde_status eval_vector_selector(query_eval_ctx *c, const query_node *n,
     int64_t r0 = at_time(c, mod, qgrid_t(g, 0)) - mod->offset_ms;
     int64_t r1 = at_time(c, mod, qgrid_t(g, g->n - 1)) - mod->offset_ms;
     int64_t mint = r0 - c->lookback_ms + 1;
+    bool smoothed = n->u.vs.smoothed;
+    if (smoothed) /* the sample after each step, for interpolation */
+        r1 += c->lookback_ms;
     storage_series_ref *refs;
     size_t nrefs;
     st = select_refs(c, n, mint, r1, &refs, &nrefs);
@@ -341,6 +370,13 @@ static sonde_status eval_vector_selector(query_eval_ctx *c, const query_node *n,
             s->ok[step] = 1;
             s->v[step] = sp->value;
             s->ts[step] = sp->ts_ms;
+            if (smoothed && sp->ts_ms < ref && j + 1 < ns &&
+                smp[j + 1].ts_ms <= ref + c->lookback_ms &&
+                !series_value_is_stale(smp[j + 1].value)) {
+                const sonde_sample *nx = &smp[j + 1];
+                s->v[step] = sp->value + (nx->value - sp->value) * (double)(ref - sp->ts_ms) /
+                                             (double)(nx->ts_ms - sp->ts_ms);
+            }
             any++;
         }
         if (!st && any) {
@@ -380,8 +416,14 @@ sonde_status query_eval_matrix(query_eval_ctx *c, const query_node *n, const qgr
         out->from_selector = true;
         for (size_t i = 0; i < g->n; i++)
             out->wend[i] = at_time(c, mod, qgrid_t(g, i)) - mod->offset_ms;
-        out->mint = out->wend[0] - out->range_ms + 1;
-        out->maxt = out->wend[g->n - 1];
+        out->anchored = vs->u.vs.anchored;
+        out->smoothed = vs->u.vs.smoothed;
+        out->lookback_ms = c->lookback_ms;
+        int64_t lo, hi;
+        qmatrix_window(out, 0, &lo, &hi);
+        out->mint = lo + 1;
+        qmatrix_window(out, g->n - 1, &lo, &hi);
+        out->maxt = hi;
         if (lazy) {
             out->lazy = true;
             return select_refs(c, vs, out->mint, out->maxt, &out->refs, &out->n);
@@ -447,6 +489,9 @@ sonde_status query_eval_matrix(query_eval_ctx *c, const query_node *n, const qgr
         query_mseries *m = &out->s[out->n++];
         m->labels = s->labels;
         m->nlabels = s->nlabels;
+        if (s->drop_name &&
+            (st = query_labels_drop_name(c, s->labels, s->nlabels, &m->labels, &m->nlabels)))
+            return st;
         m->s = query_eval_alloc(c, cnt * sizeof(sonde_sample));
         if (!m->s)
             return SONDE_ERR_NOMEM;
@@ -550,8 +595,6 @@ static sonde_status eval_scalar_vector(query_eval_ctx *c, const query_node *n, c
         const query_series *s = &vec->series[i];
         sonde_label *l = s->labels;
         uint32_t nl = s->nlabels;
-        if (dn && (st = query_labels_drop_name(c, s->labels, s->nlabels, &l, &nl)))
-            return st;
         size_t idx = SIZE_MAX;
         for (size_t step = 0; step < g->n; step++) {
             if (!s->ok[step])
@@ -563,8 +606,11 @@ static sonde_status eval_scalar_vector(query_eval_ctx *c, const query_node *n, c
                 continue;
             if (query_binop_is_comparison(n->u.bin.op) && !n->u.bin.return_bool)
                 v = s->v[step]; /* the vector element's value, even on the right */
-            if (idx == SIZE_MAX && (st = query_builder_get(&b, l, nl, &idx)))
-                return st;
+            if (idx == SIZE_MAX) {
+                if ((st = query_builder_get(&b, l, nl, &idx)))
+                    return st;
+                b.s[idx].drop_name |= dn || s->drop_name;
+            }
             if ((st = query_builder_set(&b, idx, step, v)))
                 return st;
         }
@@ -631,14 +677,18 @@ static sonde_status eval_set_op(query_eval_ctx *c, const query_node *n, const qg
         return SONDE_ERR_NOMEM;
     qbuilder b;
     query_builder_init(&b, c, g->n);
-    for (size_t i = 0; i < lhs->nseries; i++)
+    for (size_t i = 0; i < lhs->nseries; i++) {
         if ((st = query_builder_get(&b, lhs->series[i].labels, lhs->series[i].nlabels, &lidx[i])))
             return st;
+        b.s[lidx[i]].drop_name |= lhs->series[i].drop_name;
+    }
     if (n->u.bin.op == QOP_OR)
-        for (size_t i = 0; i < rhs->nseries; i++)
+        for (size_t i = 0; i < rhs->nseries; i++) {
             if ((st = query_builder_get(&b, rhs->series[i].labels, rhs->series[i].nlabels,
                                         &ridx[i])))
                 return st;
+            b.s[ridx[i]].drop_name |= rhs->series[i].drop_name;
+        }
     for (size_t step = 0; step < g->n; step++) {
         if ((st = query_eval_tick(c)))
             return st;
@@ -683,14 +733,12 @@ static sonde_status result_labels(query_eval_ctx *c, const query_node *n, const 
     sonde_label *l = ls->labels;
     uint32_t nl = ls->nlabels;
     sonde_status st;
-    if (drops_name(n) && (st = query_labels_drop_name(c, l, nl, &l, &nl)))
-        return st;
     if (n->u.bin.card == QUERY_CARD_ONE_TO_ONE && n->u.bin.has_matching) {
         if ((st = query_labels_filter(c, l, nl, &n->u.bin.match_labels, n->u.bin.on, false, &l,
                                       &nl)))
             return st;
     }
-    for (size_t i = 0; i < n->u.bin.include.n; i++) {
+    for (size_t i = 0; rs && i < n->u.bin.include.n; i++) {
         const char *name = n->u.bin.include.v[i];
         size_t len = strlen(name);
         const sonde_label *rl = series_labels_get(rs->labels, rs->nlabels, name, len);
@@ -703,91 +751,152 @@ static sonde_status result_labels(query_eval_ctx *c, const query_node *n, const 
     return SONDE_OK;
 }
 
+/* State of one vector-vector evaluation (matching tables and output). */
+typedef struct vv_state {
+    const query_node *n;
+    bool swap; /* group_right: lhs/rhs exchanged internally */
+    const query_value *lhs, *rhs;
+    sigs sg;
+    size_t *rstamp, *rwho, *ins, *lstamp;
+    size_t *cache_r, *cache_idx;
+    qbuilder b;
+    /* fill values for a missing internal rhs / lhs */
+    bool fill_r, fill_l;
+    double fill_rv, fill_lv;
+} vv_state;
+
+/* Applies the operator to (lv, rv) (internal order) and stores the point for
+ * the output series of labels `ls` (+ include labels of rs when given). */
+static sonde_status vv_emit(query_eval_ctx *c, vv_state *w, const query_series *ls,
+                            const query_series *rs, size_t cache_slot, size_t rkey, size_t step,
+                            double lv, double rv)
+{
+    double v;
+    if (w->swap) {
+        double t = lv;
+        lv = rv;
+        rv = t;
+    }
+    if (!binop_apply(w->n->u.bin.op, lv, rv, w->n->u.bin.return_bool, &v))
+        return SONDE_OK;
+    sonde_status st;
+    size_t idx = cache_slot != SIZE_MAX ? w->cache_idx[cache_slot] : 0;
+    if (cache_slot == SIZE_MAX || w->cache_r[cache_slot] != rkey) {
+        sonde_label *l;
+        uint32_t nl;
+        if ((st = result_labels(c, w->n, ls, rs, &l, &nl)) ||
+            (st = query_builder_get(&w->b, l, nl, &idx)))
+            return st;
+        w->b.s[idx].drop_name |= drops_name(w->n) || ls->drop_name;
+        if (cache_slot != SIZE_MAX) {
+            w->cache_r[cache_slot] = rkey;
+            w->cache_idx[cache_slot] = idx;
+        }
+    }
+    return query_builder_set(&w->b, idx, step, v);
+}
+
+static sonde_status vv_dup_error(query_eval_ctx *c, vv_state *w, size_t gr, size_t i)
+{
+    char m1[200], m2[200], m3[200];
+    const query_series *o = &w->rhs->series[w->rwho[gr]];
+    query_labels_fmt(m1, sizeof(m1), w->sg.t.s[gr].labels, w->sg.t.s[gr].nlabels);
+    query_labels_fmt(m2, sizeof(m2), o->labels, o->nlabels);
+    query_labels_fmt(m3, sizeof(m3), w->rhs->series[i].labels, w->rhs->series[i].nlabels);
+    return query_eval_fail(c, SONDE_ERR_INVALID,
+                           "found duplicate series for the match group %s on the %s "
+                           "hand-side of the operation: [%s, %s];many-to-many matching not "
+                           "allowed: matching labels must be unique on one side",
+                           m1, w->swap ? "left" : "right", m2, m3);
+}
+
+/* One step: index the "one" side, then match every lhs point. */
+static sonde_status vv_step(query_eval_ctx *c, vv_state *w, size_t step)
+{
+    sonde_status st;
+    for (size_t i = 0; i < w->rhs->nseries; i++) {
+        if (!w->rhs->series[i].ok[step])
+            continue;
+        size_t gr = w->sg.rg[i];
+        if (w->rstamp[gr] == step + 1)
+            return vv_dup_error(c, w, gr, i);
+        w->rstamp[gr] = step + 1;
+        w->rwho[gr] = i;
+    }
+    for (size_t i = 0; i < w->lhs->nseries; i++) {
+        const query_series *ls = &w->lhs->series[i];
+        size_t gr = w->sg.lg[i];
+        if (!ls->ok[step])
+            continue;
+        w->lstamp[gr] = step + 1;
+        if (w->rstamp[gr] != step + 1) {
+            /* no match: only a fill value for the missing side makes a point */
+            if (w->fill_r &&
+                (st = vv_emit(c, w, ls, NULL, i, SIZE_MAX - 1, step, ls->v[step], w->fill_rv)))
+                return st;
+            continue;
+        }
+        const query_series *rs = &w->rhs->series[w->rwho[gr]];
+        /* checked before filtering, so the error does not depend on values */
+        if (w->n->u.bin.card == QUERY_CARD_ONE_TO_ONE) {
+            if (w->ins[gr] == step + 1)
+                return query_eval_fail(c, SONDE_ERR_INVALID,
+                                       "multiple matches for labels: many-to-one matching must "
+                                       "be explicit (group_left/group_right)");
+            w->ins[gr] = step + 1;
+        }
+        if ((st = vv_emit(c, w, ls, rs, i, w->rwho[gr], step, ls->v[step], rs->v[step])))
+            return st;
+    }
+    if (!w->fill_l)
+        return SONDE_OK;
+    /* rhs points without any lhs: the filled lhs carries the match labels */
+    for (size_t i = 0; i < w->rhs->nseries; i++) {
+        const query_series *rs = &w->rhs->series[i];
+        size_t gr = w->sg.rg[i];
+        if (!rs->ok[step] || w->lstamp[gr] == step + 1)
+            continue;
+        if ((st = vv_emit(c, w, &w->sg.t.s[gr], rs, SIZE_MAX, 0, step, w->fill_lv, rs->v[step])))
+            return st;
+    }
+    return SONDE_OK;
+}
+
 static sonde_status eval_vector_vector(query_eval_ctx *c, const query_node *n, const qgrid *g,
                                        const query_value *lhs0, const query_value *rhs0,
                                        query_value *out)
 {
-    bool swap = n->u.bin.card == QUERY_CARD_ONE_TO_MANY;
-    const query_value *lhs = swap ? rhs0 : lhs0, *rhs = swap ? lhs0 : rhs0;
-    sigs sg;
-    sonde_status st = sigs_build(c, n, lhs, rhs, &sg);
+    vv_state w;
+    memset(&w, 0, sizeof(w));
+    w.n = n;
+    w.swap = n->u.bin.card == QUERY_CARD_ONE_TO_MANY;
+    w.lhs = w.swap ? rhs0 : lhs0;
+    w.rhs = w.swap ? lhs0 : rhs0;
+    w.fill_r = w.swap ? n->u.bin.fill_left : n->u.bin.fill_right;
+    w.fill_rv = w.swap ? n->u.bin.fill_left_v : n->u.bin.fill_right_v;
+    w.fill_l = w.swap ? n->u.bin.fill_right : n->u.bin.fill_left;
+    w.fill_lv = w.swap ? n->u.bin.fill_right_v : n->u.bin.fill_left_v;
+    sonde_status st = sigs_build(c, n, w.lhs, w.rhs, &w.sg);
     if (st)
         return st;
-    size_t ng = sg.t.n;
-    /* the "one" side (rhs) per group and step; inserted marks one-to-one use */
-    size_t *rstamp = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
-    size_t *rwho = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
-    size_t *ins = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
+    size_t ng = w.sg.t.n;
+    w.rstamp = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
+    w.rwho = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
+    w.ins = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
+    w.lstamp = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
     /* output series per lhs series, valid while it matches the same rhs */
-    size_t *cache_r = query_eval_alloc(c, (lhs->nseries + 1) * sizeof(size_t));
-    size_t *cache_idx = query_eval_alloc(c, (lhs->nseries + 1) * sizeof(size_t));
-    if (!rstamp || !rwho || !ins || !cache_r || !cache_idx)
+    w.cache_r = query_eval_alloc(c, (w.lhs->nseries + 1) * sizeof(size_t));
+    w.cache_idx = query_eval_alloc(c, (w.lhs->nseries + 1) * sizeof(size_t));
+    if (!w.rstamp || !w.rwho || !w.ins || !w.lstamp || !w.cache_r || !w.cache_idx)
         return SONDE_ERR_NOMEM;
-    for (size_t i = 0; i < lhs->nseries; i++)
-        cache_r[i] = SIZE_MAX;
-    qbuilder b;
-    query_builder_init(&b, c, g->n);
-    char m1[200], m2[200], m3[200];
+    for (size_t i = 0; i < w.lhs->nseries; i++)
+        w.cache_r[i] = SIZE_MAX;
+    query_builder_init(&w.b, c, g->n);
     for (size_t step = 0; step < g->n; step++) {
-        if ((st = query_eval_tick(c)))
+        if ((st = query_eval_tick(c)) || (st = vv_step(c, &w, step)))
             return st;
-        for (size_t i = 0; i < rhs->nseries; i++) {
-            if (!rhs->series[i].ok[step])
-                continue;
-            size_t gr = sg.rg[i];
-            if (rstamp[gr] == step + 1) {
-                const query_series *o = &rhs->series[rwho[gr]];
-                query_labels_fmt(m1, sizeof(m1), sg.t.s[gr].labels, sg.t.s[gr].nlabels);
-                query_labels_fmt(m2, sizeof(m2), o->labels, o->nlabels);
-                query_labels_fmt(m3, sizeof(m3), rhs->series[i].labels, rhs->series[i].nlabels);
-                return query_eval_fail(
-                    c, SONDE_ERR_INVALID,
-                    "found duplicate series for the match group %s on the %s hand "
-                    "side of the operation: [%s, %s];many-to-many matching not "
-                    "allowed: matching labels must be unique on one side",
-                    m1, swap ? "left" : "right", m2, m3);
-            }
-            rstamp[gr] = step + 1;
-            rwho[gr] = i;
-        }
-        for (size_t i = 0; i < lhs->nseries; i++) {
-            const query_series *ls = &lhs->series[i];
-            size_t gr = sg.lg[i];
-            if (!ls->ok[step] || rstamp[gr] != step + 1)
-                continue;
-            const query_series *rs = &rhs->series[rwho[gr]];
-            double lv = ls->v[step], rv = rs->v[step], v;
-            if (swap) {
-                double t = lv;
-                lv = rv;
-                rv = t;
-            }
-            /* checked before filtering, so the error does not depend on values */
-            if (n->u.bin.card == QUERY_CARD_ONE_TO_ONE) {
-                if (ins[gr] == step + 1)
-                    return query_eval_fail(
-                        c, SONDE_ERR_INVALID,
-                        "multiple matches for labels: many-to-one matching must be "
-                        "explicit (group_left/group_right)");
-                ins[gr] = step + 1;
-            }
-            if (!binop_apply(n->u.bin.op, lv, rv, n->u.bin.return_bool, &v))
-                continue;
-            sonde_label *l;
-            uint32_t nl;
-            size_t idx = cache_idx[i];
-            if (cache_r[i] != rwho[gr]) {
-                if ((st = result_labels(c, n, ls, rs, &l, &nl)) ||
-                    (st = query_builder_get(&b, l, nl, &idx)))
-                    return st;
-                cache_r[i] = rwho[gr];
-                cache_idx[i] = idx;
-            }
-            if ((st = query_builder_set(&b, idx, step, v)))
-                return st;
-        }
     }
-    query_builder_finish(&b, g, out);
+    query_builder_finish(&w.b, g, out);
     return SONDE_OK;
 }
 
@@ -833,12 +942,10 @@ static sonde_status eval_unary(query_eval_ctx *c, const query_node *n, const qgr
     query_builder_init(&b, c, g->n);
     for (size_t i = 0; i < out->nseries; i++) {
         const query_series *s = &out->series[i];
-        sonde_label *l;
-        uint32_t nl;
         size_t idx;
-        if ((st = query_labels_drop_name(c, s->labels, s->nlabels, &l, &nl)) ||
-            (st = query_builder_get(&b, l, nl, &idx)))
+        if ((st = query_builder_get(&b, s->labels, s->nlabels, &idx)))
             return st;
+        b.s[idx].drop_name = true;
         for (size_t j = 0; j < g->n; j++)
             if (s->ok[j] && (st = query_builder_set(&b, idx, j, -s->v[j])))
                 return st;
@@ -847,8 +954,23 @@ static sonde_status eval_unary(query_eval_ctx *c, const query_node *n, const qgr
     return SONDE_OK;
 }
 
+static sonde_status result_names_drop(query_eval_ctx *c, const qgrid *g, query_value *v);
+static sonde_status eval_node_kind(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                                   query_value *out);
+
+/* Every node; without delayed name removal a node's output loses its names
+ * at once (Prometheus 3's default), with it only the query result does. */
 sonde_status query_eval_node(query_eval_ctx *c, const query_node *n, const qgrid *g,
                              query_value *out)
+{
+    sonde_status st = eval_node_kind(c, n, g, out);
+    if (st || c->delayed_name_removal)
+        return st;
+    return result_names_drop(c, g, out);
+}
+
+static sonde_status eval_node_kind(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                                   query_value *out)
 {
     sonde_status st = query_eval_tick(c);
     if (st)
@@ -891,6 +1013,73 @@ sonde_status query_eval_node(query_eval_ctx *c, const query_node *n, const qgrid
 
 /* ---- entry points ---- */
 
+/* Series that share a label set after their names went merge into the first
+ * one; two points at one step are Prometheus' duplicate-labelset error. */
+static sonde_status names_merge(query_eval_ctx *c, const qgrid *g, query_value *v)
+{
+    size_t nslots = 16;
+    while (nslots < 2 * v->nseries)
+        nslots *= 2;
+    size_t *slot = query_eval_alloc(c, nslots * sizeof(size_t)); /* series index + 1 */
+    bool *gone = query_eval_alloc(c, v->nseries + 1);
+    if (!slot || !gone)
+        return SONDE_ERR_NOMEM;
+    for (size_t i = 0; i < v->nseries; i++) {
+        query_series *s = &v->series[i];
+        size_t j = series_labels_hash(s->labels, s->nlabels) & (nslots - 1);
+        while (slot[j] &&
+               query_labels_cmp(v->series[slot[j] - 1].labels, v->series[slot[j] - 1].nlabels,
+                                s->labels, s->nlabels) != 0)
+            j = (j + 1) & (nslots - 1);
+        if (!slot[j]) {
+            slot[j] = i + 1;
+            continue;
+        }
+        query_series *first = &v->series[slot[j] - 1];
+        for (size_t k = 0; k < g->n; k++) {
+            if (!s->ok[k])
+                continue;
+            if (first->ok[k])
+                return query_eval_fail(c, SONDE_ERR_INVALID,
+                                       "vector cannot contain metrics with the same labelset");
+            first->ok[k] = 1;
+            first->v[k] = s->v[k];
+            if (first->ts)
+                first->ts[k] = s->ts ? s->ts[k] : qgrid_t(g, k);
+        }
+        gone[i] = true;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < v->nseries; i++)
+        if (!gone[i])
+            v->series[n++] = v->series[i];
+    v->nseries = n;
+    return SONDE_OK;
+}
+
+/* Delayed name removal, done once on the query's result: series marked
+ * drop_name lose __name__ (and __type__/__unit__); series that end up with the
+ * same label set merge, and two points at one step are an error. */
+static sonde_status result_names_drop(query_eval_ctx *c, const qgrid *g, query_value *v)
+{
+    if (v->type != QUERY_TYPE_VECTOR)
+        return SONDE_OK;
+    bool any = false;
+    for (size_t i = 0; i < v->nseries && !any; i++)
+        any = v->series[i].drop_name;
+    if (!any)
+        return SONDE_OK;
+    sonde_status st;
+    for (size_t i = 0; i < v->nseries; i++) { /* in place: only the label arrays change */
+        query_series *s = &v->series[i];
+        if (s->drop_name &&
+            (st = query_labels_drop_name(c, s->labels, s->nlabels, &s->labels, &s->nlabels)))
+            return st;
+        s->drop_name = false;
+    }
+    return names_merge(c, g, v);
+}
+
 static int mseries_cmp(const void *a, const void *b)
 {
     const query_mseries *x = a, *y = b;
@@ -918,9 +1107,12 @@ sonde_status query_eval_instant(query_eval_ctx *c, const query_node *root, int64
     c->query_start = c->query_end = t;
     c->query_step = 0;
     c->err[0] = 0;
+    c->nannots = 0;
     memset(out, 0, sizeof(*out));
-    if (query_node_type(root) != QUERY_TYPE_MATRIX)
-        return query_eval_node(c, root, &g, out);
+    if (query_node_type(root) != QUERY_TYPE_MATRIX) {
+        sonde_status st = query_eval_node(c, root, &g, out);
+        return st ? st : result_names_drop(c, &g, out);
+    }
     qmatrix m;
     sonde_status st = query_eval_matrix(c, root, &g, false, &m);
     if (st)
@@ -932,13 +1124,15 @@ sonde_status query_eval_instant(query_eval_ctx *c, const query_node *root, int64
     out->ms = query_eval_alloc(c, (m.n ? m.n : 1) * sizeof(query_mseries));
     if (!out->ms)
         return SONDE_ERR_NOMEM;
+    int64_t wlo, whi;
+    qmatrix_window(&m, 0, &wlo, &whi);
     for (size_t i = 0; i < m.n; i++) {
         const query_mseries *s = &m.s[i];
         size_t lo = 0, hi;
-        while (lo < s->n && s->s[lo].ts_ms <= m.wend[0] - m.range_ms)
+        while (lo < s->n && s->s[lo].ts_ms <= wlo)
             lo++;
         hi = lo;
-        while (hi < s->n && s->s[hi].ts_ms <= m.wend[0])
+        while (hi < s->n && s->s[hi].ts_ms <= whi)
             hi++;
         if (hi == lo)
             continue;
@@ -946,14 +1140,64 @@ sonde_status query_eval_instant(query_eval_ctx *c, const query_node *root, int64
         *o = *s;
         o->s = s->s + lo;
         o->n = hi - lo;
+        if (m.anchored || m.smoothed) {
+            sonde_sample *ext = query_eval_alloc(c, (o->n + 2) * sizeof(*ext));
+            if (!ext)
+                return SONDE_ERR_NOMEM;
+            o->n =
+                query_extend_floats(o->s, o->n, m.wend[0] - m.range_ms, m.wend[0], m.smoothed, ext);
+            o->s = ext;
+            if (!o->n)
+                out->nms--;
+        }
     }
     return SONDE_OK;
+}
+
+/* pickOrInterpolate{Left,Right} without counter handling. */
+static double extend_interpolate(const sonde_sample *a, const sonde_sample *b, int64_t t)
+{
+    return a->value +
+           (b->value - a->value) * (double)(t - a->ts_ms) / (double)(b->ts_ms - a->ts_ms);
+}
+
+size_t query_extend_floats(const sonde_sample *s, size_t n, int64_t mint, int64_t maxt,
+                           bool smoothed, sonde_sample *out)
+{
+    if (n == 0)
+        return 0;
+    size_t last = n - 1, first = 0;
+    while (first < last && s[first].ts_ms <= mint)
+        first++;
+    first = first ? first - 1 : 0; /* the sample at or before mint, if any */
+    if (smoothed) {
+        size_t k = 0;
+        while (k < n - 1 && s[k].ts_ms < maxt)
+            k++;
+        last = k; /* the first sample at or after maxt, else the last one */
+    }
+    if (s[last].ts_ms <= mint)
+        return 0;
+    double left = s[first].value, right = s[last].value;
+    if (smoothed && s[first].ts_ms < mint && first + 1 < n)
+        left = extend_interpolate(&s[first], &s[first + 1], mint);
+    if (smoothed && last > 0 && s[last].ts_ms > maxt)
+        right = extend_interpolate(&s[last - 1], &s[last], maxt);
+    size_t lo = s[first].ts_ms <= mint ? first + 1 : first;
+    size_t hi = s[last].ts_ms >= maxt ? last : last + 1; /* exclusive */
+    size_t k = 0;
+    out[k++] = (sonde_sample){mint, left};
+    for (size_t i = lo; i < hi; i++)
+        out[k++] = s[i];
+    out[k++] = (sonde_sample){maxt, right};
+    return k;
 }
 
 sonde_status query_eval_range(query_eval_ctx *c, const query_node *root, int64_t start, int64_t end,
                               int64_t step, query_value *out)
 {
     c->err[0] = 0;
+    c->nannots = 0;
     memset(out, 0, sizeof(*out));
     query_type t = query_node_type(root);
     if (t != QUERY_TYPE_SCALAR && t != QUERY_TYPE_VECTOR)
@@ -970,5 +1214,6 @@ sonde_status query_eval_range(query_eval_ctx *c, const query_node *root, int64_t
     c->query_start = start;
     c->query_end = end;
     c->query_step = step;
-    return query_eval_node(c, root, &g, out);
+    sonde_status st = query_eval_node(c, root, &g, out);
+    return st ? st : result_names_drop(c, &g, out);
 }

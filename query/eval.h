@@ -48,15 +48,30 @@ typedef struct query_storage_source {
 /* Fills src to read tenant `ss->tenant` of `ss->st` (ss must outlive src). */
 void query_source_storage(query_source *src, query_storage_source *ss);
 
+/* A warning or info annotation (Prometheus' "PromQL warning: ..."): the
+ * message and the byte offset of the offending sub-expression. */
+#define QUERY_MAX_ANNOTATIONS 16
+typedef struct query_annotation {
+    bool warning; /* else info */
+    uint32_t pos;
+    char msg[240];
+} query_annotation;
+
 typedef struct query_eval_ctx {
     query_source src;
     arena *a;
     int64_t lookback_ms;
     size_t max_samples;  /* samples loaded + points held; 0: unlimited */
     int64_t deadline_ns; /* time_mono_ns() deadline; 0: none */
+    /* Prometheus' promql-delayed-name-removal (the conformance scripts run
+     * with it): __name__ is dropped from the query's result, not from each
+     * function or operator output; false is Prometheus 3's default. */
+    bool delayed_name_removal;
     /* out */
     size_t samples_loaded; /* samples read from the source */
     char err[512];
+    query_annotation annots[QUERY_MAX_ANNOTATIONS]; /* distinct, in order of appearance */
+    size_t nannots;
     /* internal (set by query_eval_*) */
     int64_t query_start, query_end, query_step; /* step 0 for instant queries */
     size_t points;
@@ -70,6 +85,9 @@ typedef struct query_series {
     double *v;   /* nsteps */
     uint8_t *ok; /* nsteps: 1 where a point exists */
     int64_t *ts; /* NULL, or the sample timestamps (selectors; for timestamp()) */
+    /* delayed __name__ removal (Prometheus' promql-delayed-name-removal): the
+     * name stays for matching and label_* until the query's result is built */
+    bool drop_name;
 } query_series;
 
 /* One series of a range-vector result (instant `x[5m]` queries). */

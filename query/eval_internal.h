@@ -32,7 +32,27 @@ typedef struct qmatrix {
     bool lazy;
     storage_series_ref *refs;
     int64_t mint, maxt;
+    /* anchored / smoothed selectors: each window also holds samples up to
+     * lookback before its start (and, smoothed, after its end) */
+    bool anchored, smoothed;
+    int64_t lookback_ms;
+    uint32_t pos; /* of the argument expression (annotations) */
 } qmatrix;
+
+/* Window of step i: samples with lo < ts <= hi. */
+static inline void qmatrix_window(const qmatrix *m, size_t i, int64_t *lo, int64_t *hi)
+{
+    bool ext = m->anchored || m->smoothed;
+    *lo = m->wend[i] - m->range_ms - (ext ? m->lookback_ms : 0);
+    *hi = m->wend[i] + (m->smoothed ? m->lookback_ms : 0);
+}
+
+/* extendFloats: the samples of an anchored/smoothed window (lo, hi] cut back
+ * to [mint, maxt] with a point exactly at each end (the sample at or before
+ * the boundary, or, smoothed, linear interpolation). Writes at most n + 2
+ * samples to out; returns the count (0: no sample inside the range). */
+size_t query_extend_floats(const sonde_sample *s, size_t n, int64_t mint, int64_t maxt,
+                           bool smoothed, sonde_sample *out);
 
 /* Collects points into series keyed by label set. */
 typedef struct qbuilder {
@@ -56,6 +76,11 @@ void query_builder_finish(qbuilder *b, const qgrid *g, query_value *out);
 
 sonde_status query_eval_fail(query_eval_ctx *c, sonde_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Adds a warning/info annotation (duplicates and overflow are dropped). */
+void query_eval_annotate(query_eval_ctx *c, bool warning, uint32_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Go's %g for a float in messages: NaN, +Inf, -Inf, else C's %g. */
+const char *query_fmt_float(char *out, size_t n, double v);
 sonde_status query_eval_tick(query_eval_ctx *c);                   /* deadline check, cheap */
 sonde_status query_eval_account(query_eval_ctx *c, size_t points); /* max_samples */
 void *query_eval_alloc(query_eval_ctx *c, size_t n);               /* zeroed; NULL sets err */
@@ -80,6 +105,8 @@ sonde_status query_series_alloc(query_eval_ctx *c, size_t nsteps, query_series *
 
 sonde_status query_call_eval(query_eval_ctx *c, const query_node *n, const qgrid *g,
                              query_value *out);
+sonde_status query_info_eval(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                             query_value *out); /* info.c */
 sonde_status query_agg_eval(query_eval_ctx *c, const query_node *n, const qgrid *g,
                             query_value *out);
 

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "../core/parse.h"
+#include "../core/utf8.h"
 #include "eval_internal.h"
 
 double query_quantile(double q, double *vals, size_t n); /* aggregate.c */
@@ -103,6 +104,8 @@ enum {
     F_END,
     F_MIN_OF,
     F_MAX_OF,
+    F_INFO,
+    F_NATIVE_HISTOGRAM, /* histogram_count & co.: native histograms only */
 };
 
 #define S QUERY_TYPE_SCALAR
@@ -167,8 +170,19 @@ static const query_func FUNCS[] = {
     {"sort_desc", {V}, 1, 1, V, F_SORT_DESC},
     {"label_replace", {V, STR, STR, STR, STR}, 5, 5, V, F_LABEL_REPLACE},
     {"label_join", {V, STR, STR, STR}, 3, -1, V, F_LABEL_JOIN},
+    {"info", {V, V}, 1, 2, V, F_INFO},
     {"absent", {V}, 1, 1, V, F_ABSENT},
     {"histogram_quantile", {S, V}, 2, 2, V, F_HISTOGRAM_QUANTILE},
+    /* histogram_fraction and histogram_quantiles also work on classic `le`
+     * buckets; the others read native histogram samples only and ignore
+     * floats (sonde stores no native histograms: empty vectors). */
+    {"histogram_count", {V}, 1, 1, V, F_NATIVE_HISTOGRAM},
+    {"histogram_sum", {V}, 1, 1, V, F_NATIVE_HISTOGRAM},
+    {"histogram_avg", {V}, 1, 1, V, F_NATIVE_HISTOGRAM},
+    {"histogram_stddev", {V}, 1, 1, V, F_NATIVE_HISTOGRAM},
+    {"histogram_stdvar", {V}, 1, 1, V, F_NATIVE_HISTOGRAM},
+    {"histogram_fraction", {S, S, V}, 3, 3, V, F_HISTOGRAM_QUANTILE},
+    {"histogram_quantiles", {V, STR, S}, 3, -1, V, F_HISTOGRAM_QUANTILE},
     {"scalar", {V}, 1, 1, S, F_SCALAR},
     {"vector", {S}, 1, 1, V, F_VECTOR},
     {"time", {S}, 0, 0, S, F_TIME},
@@ -278,6 +292,64 @@ static bool extrapolated_rate(const sonde_sample *s, size_t n, int64_t wend, int
     if (is_rate)
         factor /= (double)range / 1000.0;
     *out = result * factor;
+    return true;
+}
+
+/* interpolate() of Prometheus' extended rate: across a counter reset the
+ * counter is taken to restart from 0 at the earlier sample. */
+static double rate_interpolate(const sonde_sample *a, const sonde_sample *b, int64_t t,
+                               bool is_counter)
+{
+    double y1 = a->value, y2 = b->value;
+    if (is_counter && y2 < y1)
+        y1 = 0;
+    return y1 + (y2 - y1) * (double)(t - a->ts_ms) / (double)(b->ts_ms - a->ts_ms);
+}
+
+/* rate/increase/delta over an anchored or smoothed window: the value at the
+ * range end minus the value at the range start (picked, or interpolated when
+ * smoothed), no extrapolation; s holds the window with its lookback margins. */
+static bool extended_rate(const sonde_sample *s, size_t n, int64_t wend, int64_t range,
+                          bool smoothed, bool is_counter, bool is_rate, double *out)
+{
+    if (n == 0)
+        return false;
+    int64_t start = wend - range, end = wend;
+    size_t last = n - 1, first = 0;
+    while (first < last && s[first].ts_ms <= start)
+        first++;
+    first = first ? first - 1 : 0;
+    if (smoothed) {
+        size_t k = 0;
+        while (k < n - 1 && s[k].ts_ms < end)
+            k++;
+        last = k;
+    }
+    /* no sample on one side of the range: nothing to interpolate from */
+    if (s[last].ts_ms <= start || s[first].ts_ms > end)
+        return false;
+    double left = s[first].value, right = s[last].value;
+    if (smoothed && s[first].ts_ms < start && first + 1 < n)
+        left = rate_interpolate(&s[first], &s[first + 1], start, is_counter);
+    if (smoothed && last > 0 && s[last].ts_ms > end)
+        right = rate_interpolate(&s[last - 1], &s[last], end, is_counter);
+    double result = right - left;
+    if (is_counter) {
+        /* resets strictly inside the range; the edges handled them already */
+        size_t lo = s[first].ts_ms <= start ? first + 1 : first;
+        size_t hi = s[last].ts_ms >= end ? last : last + 1;
+        double prev = left;
+        for (size_t i = lo; i < hi; i++) {
+            if (s[i].value < prev)
+                result += prev;
+            prev = s[i].value;
+        }
+        if (right < prev)
+            result += prev;
+    }
+    if (is_rate)
+        result /= (double)range / 1000.0;
+    *out = result;
     return true;
 }
 
@@ -448,6 +520,11 @@ static bool range_fn(arena *tmp, int id, const sonde_sample *s, size_t n, int64_
             *out = query_quantile(p[0], v, n);
             return true;
         }
+        for (size_t i = 0; i < n; i++) /* a NaN sample makes the deviation NaN */
+            if (isnan(v[i])) {
+                *out = NAN;
+                return true;
+            }
         double med = query_quantile(0.5, v, n);
         for (size_t i = 0; i < n; i++)
             v[i] = fabs(s[i].value - med);
@@ -554,6 +631,8 @@ static sonde_status range_series(query_eval_ctx *c, const query_func *f, const q
                                  const query_mseries *s, const qgrid *g, double *const *params,
                                  size_t np, double *pv, arena *scratch, qbuilder *bp);
 
+static sonde_status extended_check(query_eval_ctx *c, const query_func *f, const query_node *marg);
+
 static sonde_status eval_range_call(query_eval_ctx *c, const query_node *n, const qgrid *g,
                                     query_value *out)
 {
@@ -568,9 +647,20 @@ static sonde_status eval_range_call(query_eval_ctx *c, const query_node *n, cons
         else if (np < 2 && (st = eval_scalar_arg(c, n->u.call.args[i], g, &params[np++])))
             return st;
     }
+    if (f->id == F_QUANTILE_OT)
+        for (size_t i = 0; i < g->n; i++)
+            if (!(params[0][i] >= 0 && params[0][i] <= 1)) {
+                char qs[32];
+                query_eval_annotate(c, true, n->u.call.args[0]->pos,
+                                    "quantile value should be between 0 and 1, got %s",
+                                    query_fmt_float(qs, sizeof(qs), params[0][i]));
+                break;
+            }
     qmatrix m;
-    if ((st = query_eval_matrix(c, marg, g, f->id != F_ABSENT_OT, &m)))
+    if ((st = extended_check(c, f, marg)) ||
+        (st = query_eval_matrix(c, marg, g, f->id != F_ABSENT_OT, &m)))
         return st;
+    m.pos = marg->pos;
     qbuilder b;
     query_builder_init(&b, c, g->n);
     if (f->id == F_ABSENT_OT) {
@@ -621,6 +711,63 @@ static sonde_status eval_range_call(query_eval_ctx *c, const query_node *n, cons
     return query_eval_account(c, 0);
 }
 
+static bool has_suffix(const sonde_label *l, const char *suf)
+{
+    size_t n = strlen(suf);
+    return l->value_len >= n && memcmp(l->value + l->value_len - n, suf, n) == 0;
+}
+
+/* rate/increase over a metric whose name does not look like a counter's. */
+static void counter_name_check(query_eval_ctx *c, const query_mseries *s, uint32_t pos)
+{
+    const sonde_label *name = series_labels_get(s->labels, s->nlabels, "__name__", 8);
+    if (!name || !name->value_len || has_suffix(name, "_total") || has_suffix(name, "_sum") ||
+        has_suffix(name, "_count") || has_suffix(name, "_bucket"))
+        return;
+    query_eval_annotate(c, false, pos,
+                        "metric might not be a counter, name does not end in "
+                        "_total/_sum/_count/_bucket: \"%.*s\"",
+                        (int)name->value_len, name->value);
+}
+
+/* One step of a range-vector function; anchored/smoothed windows go through
+ * extended_rate() or are first cut back to the range (extendFloats). */
+static bool range_call_step(arena *scratch, int id, const qmatrix *m, const sonde_sample *s,
+                            size_t n, int64_t wend, int64_t step_t, const double *p,
+                            sonde_sample *ext, double *out)
+{
+    if (!m->anchored && !m->smoothed)
+        return range_fn(scratch, id, s, n, wend, m->range_ms, step_t, p, out);
+    if (id == F_RATE || id == F_INCREASE || id == F_DELTA)
+        return extended_rate(s, n, wend, m->range_ms, m->smoothed, id != F_DELTA, id == F_RATE,
+                             out);
+    size_t k = query_extend_floats(s, n, wend - m->range_ms, wend, m->smoothed, ext);
+    return k && range_fn(scratch, id, ext, k, wend, m->range_ms, step_t, p, out);
+}
+
+/* anchored: changes delta increase rate resets; smoothed: delta increase rate. */
+static sonde_status extended_check(query_eval_ctx *c, const query_func *f, const query_node *marg)
+{
+    while (marg->kind == QN_PAREN)
+        marg = marg->u.paren.expr;
+    if (marg->kind != QN_MATRIX_SEL)
+        return SONDE_OK;
+    const query_node *vs = marg->u.ms.vs;
+    int id = f->id;
+    bool rate = id == F_RATE || id == F_INCREASE || id == F_DELTA;
+    if (vs->u.vs.anchored && !rate && id != F_CHANGES && id != F_RESETS)
+        return query_eval_fail(c, SONDE_ERR_INVALID,
+                               "anchored modifier can only be used with: changes, delta, "
+                               "increase, rate, resets - not with %s",
+                               f->name);
+    if (vs->u.vs.smoothed && !rate)
+        return query_eval_fail(c, SONDE_ERR_INVALID,
+                               "smoothed modifier can only be used with: delta, increase, rate "
+                               "- not with %s",
+                               f->name);
+    return SONDE_OK;
+}
+
 static sonde_status range_series(query_eval_ctx *c, const query_func *f, const qmatrix *mp,
                                  const query_mseries *s, const qgrid *g, double *const *params,
                                  size_t np, double *pv, arena *scratch, qbuilder *bp)
@@ -631,29 +778,37 @@ static sonde_status range_series(query_eval_ctx *c, const query_func *f, const q
         size_t lo = 0, hi = 0, idx = SIZE_MAX;
         sonde_label *l = s->labels;
         uint32_t nl = s->nlabels;
-        if (!keeps_name(f->id) && (st = query_labels_drop_name(c, l, nl, &l, &nl)))
-            return st;
+        bool dn = !keeps_name(f->id);
+        sonde_sample *ext = NULL;
+        if ((m.anchored || m.smoothed) && !(ext = arena_alloc(scratch, (s->n + 2) * sizeof(*ext))))
+            return query_eval_fail(c, SONDE_ERR_NOMEM, "out of memory");
         for (size_t step = 0; step < g->n; step++) {
             if ((st = query_eval_tick(c)))
                 return st;
-            int64_t we = m.wend[step];
-            while (lo < s->n && s->s[lo].ts_ms <= we - m.range_ms)
+            int64_t we = m.wend[step], wlo, whi;
+            qmatrix_window(&m, step, &wlo, &whi);
+            while (lo < s->n && s->s[lo].ts_ms <= wlo)
                 lo++;
             if (hi < lo)
                 hi = lo;
-            while (hi < s->n && s->s[hi].ts_ms <= we)
+            while (hi < s->n && s->s[hi].ts_ms <= whi)
                 hi++;
             for (size_t k = 0; k < np; k++)
                 pv[k] = params[k][step];
             double v;
-            if (!range_fn(scratch, f->id, s->s + lo, hi - lo, we, m.range_ms, qgrid_t(g, step), pv,
-                          &v))
+            if (!range_call_step(scratch, f->id, &m, s->s + lo, hi - lo, we, qgrid_t(g, step), pv,
+                                 ext, &v))
                 continue;
-            if (idx == SIZE_MAX && (st = query_builder_get(bp, l, nl, &idx)))
-                return st;
+            if (idx == SIZE_MAX) {
+                if ((st = query_builder_get(bp, l, nl, &idx)))
+                    return st;
+                bp->s[idx].drop_name |= dn;
+            }
             if ((st = query_builder_set(bp, idx, step, v)))
                 return st;
         }
+        if (idx != SIZE_MAX && m.from_selector && (f->id == F_RATE || f->id == F_INCREASE))
+            counter_name_check(c, s, m.pos);
     }
     return SONDE_OK;
 }
@@ -914,6 +1069,8 @@ static sonde_status eval_label_fn(query_eval_ctx *c, const query_node *n, const 
         size_t idx;
         if ((st = query_builder_get(&b, l, nl, &idx)))
             break;
+        /* setting __name__ explicitly keeps it */
+        b.s[idx].drop_name |= s->drop_name && !(dlen == 8 && !memcmp(dst, "__name__", 8));
         for (size_t j = 0; j < g->n && !st; j++)
             if (s->ok[j])
                 st = query_builder_set(&b, idx, j, s->v[j]);
@@ -1004,6 +1161,16 @@ sonde_status query_call_eval(query_eval_ctx *c, const query_node *n, const qgrid
     }
     case F_HISTOGRAM_QUANTILE:
         return eval_histogram_quantile(c, n, g, out);
+    case F_INFO:
+        return query_info_eval(c, n, g, out);
+    case F_NATIVE_HISTOGRAM: {
+        /* the arguments are still evaluated (errors, limits) */
+        query_value arg;
+        for (size_t i = 0; i < n->u.call.nargs; i++)
+            if ((st = query_eval_node(c, n->u.call.args[i], g, &arg)))
+                return st;
+        return query_vector_alloc(c, g, 0, out);
+    }
     default:
         break;
     }
@@ -1072,6 +1239,10 @@ sonde_status query_call_eval(query_eval_ctx *c, const query_node *n, const qgrid
     }
     case F_SORT:
     case F_SORT_DESC:
+        if (c->query_step)
+            query_eval_annotate(c, true, n->pos,
+                                "sort is ineffective for range queries since results are always "
+                                "ordered by labels");
         *out = in;
         if (g->n == 1 && out->nseries > 1)
             qsort(out->series, out->nseries, sizeof(query_series),
@@ -1100,8 +1271,6 @@ sonde_status query_call_eval(query_eval_ctx *c, const query_node *n, const qgrid
         sonde_label *l = s->labels;
         uint32_t nl = s->nlabels;
         size_t idx = SIZE_MAX;
-        if (!date_default && (st = query_labels_drop_name(c, l, nl, &l, &nl)))
-            return st;
         for (size_t i = 0; i < g->n; i++) {
             if (!s->ok[i])
                 continue;
@@ -1113,8 +1282,11 @@ sonde_status query_call_eval(query_eval_ctx *c, const query_node *n, const qgrid
                 v = (double)(s->ts ? s->ts[i] : qgrid_t(g, i)) / 1000.0;
             else
                 v = simple_fn(f->id, s->v[i], pv);
-            if (idx == SIZE_MAX && (st = query_builder_get(&b, l, nl, &idx)))
-                return st;
+            if (idx == SIZE_MAX) {
+                if ((st = query_builder_get(&b, l, nl, &idx)))
+                    return st;
+                b.s[idx].drop_name = true;
+            }
             if ((st = query_builder_set(&b, idx, i, v)))
                 return st;
         }
@@ -1146,17 +1318,13 @@ static bool almost_equal(double a, double b, double eps)
     return diff / fmin(abs_sum, 1.7976931348623157e308) < eps;
 }
 
-static double bucket_quantile(double q, bucket *b, size_t n)
+/* Sorts, coalesces equal bounds and makes counts monotonic; 0 when the
+ * buckets are unusable (no +Inf bucket). */
+static size_t bucket_prepare(bucket *b, size_t n, bool *forced)
 {
-    if (isnan(q))
-        return NAN;
-    if (q < 0)
-        return -INFINITY;
-    if (q > 1)
-        return INFINITY;
     qsort(b, n, sizeof(*b), bucket_cmp);
     if (n == 0 || !isinf(b[n - 1].ub) || b[n - 1].ub < 0)
-        return NAN;
+        return 0;
     size_t k = 0; /* coalesce equal upper bounds */
     for (size_t i = 0; i < n; i++) {
         if (k > 0 && b[k - 1].ub == b[i].ub)
@@ -1171,11 +1339,24 @@ static double bucket_quantile(double q, bucket *b, size_t n)
         if (cur == prev)
             continue;
         if (almost_equal(prev, cur, 1e-12) || cur < prev) {
+            *forced |= !almost_equal(prev, cur, 1e-12);
             b[i].count = prev;
             continue;
         }
         prev = cur;
     }
+    return n;
+}
+
+static double bucket_quantile(double q, bucket *b, size_t n, bool *forced)
+{
+    if (isnan(q))
+        return NAN;
+    if (q < 0)
+        return -INFINITY;
+    if (q > 1)
+        return INFINITY;
+    n = bucket_prepare(b, n, forced);
     if (n < 2)
         return NAN;
     double obs = b[n - 1].count;
@@ -1198,14 +1379,151 @@ static double bucket_quantile(double q, bucket *b, size_t n)
     return start + (end - start) * (rank / count);
 }
 
+/* Share of the observations in [lo, hi] (histogram_fraction on classic
+ * buckets): finite buckets are interpolated linearly, a bucket of infinite
+ * width counts only when it lies entirely inside the range. The first
+ * bucket starts at 0 when its upper bound is positive, else at -Inf. */
+static double bucket_fraction(double lo, double hi, bucket *b, size_t n, bool *forced)
+{
+    n = bucket_prepare(b, n, forced);
+    if (n == 0 || isnan(lo) || isnan(hi))
+        return NAN;
+    double total = b[n - 1].count;
+    if (total == 0)
+        return NAN;
+    if (lo >= hi)
+        return 0;
+    double got = 0, prev = 0;
+    for (size_t i = 0; i < n; i++) {
+        double lower = i ? b[i - 1].ub : (b[0].ub > 0 ? 0 : -INFINITY), upper = b[i].ub;
+        double cnt = b[i].count - prev;
+        prev = b[i].count;
+        if (lo <= lower && upper <= hi) {
+            got += cnt;
+            continue;
+        }
+        if (isinf(lower) || isinf(upper))
+            continue;
+        double from = fmax(lo, lower), to = fmin(hi, upper);
+        if (to > from)
+            got += cnt * (to - from) / (upper - lower);
+    }
+    return got / total;
+}
+
+/* histogram_quantiles' label values: Go's shortest float, with ".0" added to
+ * whole numbers ("0.0", "0.25", "1.0"). */
+static char *quantile_label(query_eval_ctx *c, double q, size_t *len)
+{
+    buf tmp;
+    buf_init(&tmp, 32);
+    buf_prom_float(&tmp, q);
+    bool whole = tmp.len > 0;
+    for (size_t i = 0; i < tmp.len; i++)
+        if (!((tmp.data[i] >= '0' && tmp.data[i] <= '9') || (i == 0 && tmp.data[i] == '-')))
+            whole = false;
+    if (whole)
+        buf_append(&tmp, ".0", 2);
+    char *s = arena_strndup(c->a, tmp.data ? tmp.data : "", tmp.len);
+    *len = tmp.len;
+    buf_fini(&tmp);
+    return s;
+}
+
+typedef enum bucket_fn { BUCKET_QUANTILE, BUCKET_FRACTION, BUCKET_QUANTILES } bucket_fn;
+
+/* Outputs per group of one classic-bucket function: value args and labels. */
+typedef struct bucket_out {
+    bucket_fn fn;
+    uint32_t pos;  /* of the vector argument (annotations) */
+    double *p[64]; /* QUANTILE: q; FRACTION: lo, hi; QUANTILES: q1..qn */
+    size_t np;
+    const char *label; /* QUANTILES */
+    size_t label_len;
+} bucket_out;
+
+static sonde_status bucket_args(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                                bucket_out *bo, const query_node **vec)
+{
+    sonde_status st;
+    size_t na = n->u.call.nargs;
+    if (bo->fn == BUCKET_QUANTILES) {
+        *vec = n->u.call.args[0];
+        bo->pos = (*vec)->pos;
+        const query_node *ln = n->u.call.args[1];
+        while (ln->kind == QN_PAREN)
+            ln = ln->u.paren.expr;
+        bo->label = ln->u.str.s;
+        bo->label_len = ln->u.str.len;
+        for (size_t i = 2; i < na && bo->np < 64; i++)
+            if ((st = eval_scalar_arg(c, n->u.call.args[i], g, &bo->p[bo->np++])))
+                return st;
+        return SONDE_OK;
+    }
+    *vec = n->u.call.args[na - 1];
+    bo->pos = (*vec)->pos;
+    for (size_t i = 0; i + 1 < na; i++)
+        if ((st = eval_scalar_arg(c, n->u.call.args[i], g, &bo->p[bo->np++])))
+            return st;
+    return SONDE_OK;
+}
+
+/* Emits the outputs of group gi at one step. */
+static sonde_status bucket_emit(query_eval_ctx *c, const bucket_out *bo, qbuilder *b,
+                                const query_series *grp, size_t step, bucket *bk, bucket *tmp,
+                                size_t nb, bool *forced)
+{
+    sonde_status st;
+    size_t nout = bo->fn == BUCKET_QUANTILES ? bo->np : 1;
+    for (size_t k = 0; k < nout; k++) {
+        memcpy(tmp, bk, nb * sizeof(*bk)); /* the helpers sort in place */
+        double v = bo->fn == BUCKET_FRACTION
+                       ? bucket_fraction(bo->p[0][step], bo->p[1][step], tmp, nb, forced)
+                       : bucket_quantile(bo->p[k][step], tmp, nb, forced);
+        sonde_label *l = grp->labels;
+        uint32_t nl = grp->nlabels;
+        size_t idx;
+        if (bo->fn == BUCKET_QUANTILES) {
+            size_t vlen;
+            char *val = quantile_label(c, bo->p[k][step], &vlen);
+            if (!val)
+                return SONDE_ERR_NOMEM;
+            if ((st = query_labels_set(c, l, nl, bo->label, bo->label_len, val, vlen, &l, &nl)))
+                return st;
+        }
+        if ((st = query_builder_get(b, l, nl, &idx)) || (st = query_builder_set(b, idx, step, v)))
+            return st;
+    }
+    return SONDE_OK;
+}
+
+static sonde_status eval_buckets(query_eval_ctx *c, const bucket_out *bo, const query_node *vec,
+                                 const qgrid *g, query_value *out);
+
 static sonde_status eval_histogram_quantile(query_eval_ctx *c, const query_node *n, const qgrid *g,
                                             query_value *out)
 {
-    double *q;
+    bucket_out bo;
+    memset(&bo, 0, sizeof(bo));
+    const char *fname = query_func_name(n->u.call.fn);
+    bo.fn = !strcmp(fname, "histogram_fraction")    ? BUCKET_FRACTION
+            : !strcmp(fname, "histogram_quantiles") ? BUCKET_QUANTILES
+                                                    : BUCKET_QUANTILE;
+    const query_node *vec;
+    sonde_status st = bucket_args(c, n, g, &bo, &vec);
+    if (st)
+        return st;
+    if (bo.fn == BUCKET_QUANTILES && !utf8_valid(bo.label, bo.label_len))
+        return query_eval_fail(c, SONDE_ERR_INVALID, "invalid label name \"%s\"", bo.label);
+    return eval_buckets(c, &bo, vec, g, out);
+}
+
+static sonde_status eval_buckets(query_eval_ctx *c, const bucket_out *bo, const query_node *vec,
+                                 const qgrid *g, query_value *out)
+{
     query_value in;
     sonde_status st;
-    if ((st = eval_scalar_arg(c, n->u.call.args[0], g, &q)) ||
-        (st = query_eval_node(c, n->u.call.args[1], g, &in)))
+    if ((st = query_eval_node(c, vec, g, &in)))
         return st;
     static const char *const drop[] = {"le"};
     query_strlist le = {(const char **)drop, 1};
@@ -1219,8 +1537,15 @@ static sonde_status eval_histogram_quantile(query_eval_ctx *c, const query_node 
     for (size_t i = 0; i < in.nseries; i++) {
         const query_series *s = &in.series[i];
         const sonde_label *l = series_labels_get(s->labels, s->nlabels, "le", 2);
-        if (!l || !parse_f64(l->value, l->value_len, &ub[i]))
+        const sonde_label *name = series_labels_get(s->labels, s->nlabels, "__name__", 8);
+        if (!l || !parse_f64(l->value, l->value_len, &ub[i])) {
+            query_eval_annotate(c, true, bo->pos,
+                                "bucket label \"le\" is missing or has a malformed value of "
+                                "\"%.*s\" for metric name \"%.*s\"",
+                                l ? (int)l->value_len : 0, l ? l->value : "",
+                                name ? (int)name->value_len : 0, name ? name->value : "");
             continue;
+        }
         has[i] = true;
         sonde_label *gl;
         uint32_t gn;
@@ -1229,29 +1554,25 @@ static sonde_status eval_histogram_quantile(query_eval_ctx *c, const query_node 
             return st;
     }
     size_t ng = groups.n;
-    if ((st = query_vector_alloc(c, g, ng, out)))
-        return st;
     bucket *bk = query_eval_alloc(c, (in.nseries + 1) * sizeof(bucket));
+    bucket *tmp = query_eval_alloc(c, (in.nseries + 1) * sizeof(bucket));
     size_t *members = query_eval_alloc(c, (in.nseries + 1) * sizeof(size_t));
     size_t *cnt = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
     size_t *off = query_eval_alloc(c, (ng + 1) * sizeof(size_t));
-    if (!bk || !members || !cnt || !off)
+    if (!bk || !tmp || !members || !cnt || !off)
         return SONDE_ERR_NOMEM;
     for (size_t i = 0; i < in.nseries; i++)
         if (has[i])
             cnt[grp[i]]++;
     for (size_t gi = 1; gi < ng; gi++)
         off[gi] = off[gi - 1] + cnt[gi - 1];
-    for (size_t gi = 0; gi < ng; gi++) {
+    for (size_t gi = 0; gi < ng; gi++)
         cnt[gi] = 0;
-        out->series[gi].labels = groups.s[gi].labels;
-        out->series[gi].nlabels = groups.s[gi].nlabels;
-        if ((st = query_series_alloc(c, g->n, &out->series[gi])))
-            return st;
-    }
     for (size_t i = 0; i < in.nseries; i++)
         if (has[i])
             members[off[grp[i]] + cnt[grp[i]]++] = i;
+    qbuilder b;
+    query_builder_init(&b, c, g->n);
     for (size_t step = 0; step < g->n; step++) {
         if ((st = query_eval_tick(c)))
             return st;
@@ -1262,20 +1583,21 @@ static sonde_status eval_histogram_quantile(query_eval_ctx *c, const query_node 
                 if (s->ok[step])
                     bk[nb++] = (bucket){ub[members[off[gi] + k]], s->v[step]};
             }
-            if (!nb)
-                continue;
-            out->series[gi].ok[step] = 1;
-            out->series[gi].v[step] = bucket_quantile(q[step], bk, nb);
+            bool forced = false;
+            if (nb && (st = bucket_emit(c, bo, &b, &groups.s[gi], step, bk, tmp, nb, &forced)))
+                return st;
+            const query_series *first = &in.series[members[off[gi]]];
+            const sonde_label *name =
+                series_labels_get(first->labels, first->nlabels, "__name__", 8);
+            if (forced)
+                query_eval_annotate(
+                    c, false, bo->pos,
+                    "input to histogram_quantile needed to be fixed for monotonicity (see "
+                    "https://prometheus.io/docs/prometheus/latest/querying/functions/"
+                    "#histogram_quantile) for metric name \"%.*s\"",
+                    name ? (int)name->value_len : 0, name ? name->value : "");
         }
     }
-    size_t k = 0;
-    for (size_t i = 0; i < out->nseries; i++) {
-        bool any = false;
-        for (size_t j = 0; j < g->n && !any; j++)
-            any = out->series[i].ok[j];
-        if (any)
-            out->series[k++] = out->series[i];
-    }
-    out->nseries = k;
+    query_builder_finish(&b, g, out);
     return SONDE_OK;
 }

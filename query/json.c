@@ -165,3 +165,44 @@ sonde_status query_json_result(buf *b, const query_value *v, bool range)
         return SONDE_ERR_INTERNAL;
     }
 }
+
+static sonde_status json_annotation_kind(buf *b, const query_annotation *a, size_t n, bool warning,
+                                         const char *q, size_t qn)
+{
+    bool first = true;
+    sonde_status st = SONDE_OK;
+    for (size_t i = 0; i < n && st == SONDE_OK; i++) {
+        if (a[i].warning != warning)
+            continue;
+        size_t line = 1, col = 1;
+        for (size_t k = 0; k < a[i].pos && k < qn; k++) {
+            col++;
+            if (q[k] == '\n') {
+                line++;
+                col = 1;
+            }
+        }
+        char text[400];
+        int len = snprintf(text, sizeof(text), "PromQL %s: %s (%zu:%zu)",
+                           warning ? "warning" : "info", a[i].msg, line, col);
+        if (len < 0)
+            continue;
+        if (first)
+            st = buf_puts(b, warning ? ",\"warnings\":[" : ",\"infos\":[");
+        else
+            st = buf_putc(b, ',');
+        first = false;
+        if (st == SONDE_OK)
+            st = buf_json_str(b, text, strlen(text));
+    }
+    if (!first && st == SONDE_OK)
+        st = buf_putc(b, ']');
+    return st;
+}
+
+sonde_status query_json_annotations(buf *b, const query_annotation *a, size_t n, const char *q,
+                                    size_t qn)
+{
+    sonde_status st = json_annotation_kind(b, a, n, true, q, qn);
+    return st ? st : json_annotation_kind(b, a, n, false, q, qn);
+}

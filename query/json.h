@@ -21,5 +21,9 @@ sonde_status query_json_labels(buf *b, const sonde_label *l, uint32_t n);
 /* The "data" object: {"resultType":...,"result":...}. range: a query_range
  * result (always a matrix; scalars become one series without labels). */
 sonde_status query_json_result(buf *b, const query_value *v, bool range);
+/* `,"warnings":[..],"infos":[..]` (each only when non-empty) as Prometheus 3
+ * writes them: "PromQL warning: <msg> (line:col)", the position in query q. */
+sonde_status query_json_annotations(buf *b, const query_annotation *a, size_t n, const char *q,
+                                    size_t qn);
 
 #endif

@@ -31,6 +31,15 @@ bool query_strlist_has(const query_strlist *l, const char *s, size_t n)
     return false;
 }
 
+/* The metric name and, as in Prometheus 3 (DropReserved), the __type__ and
+ * __unit__ metadata labels go together: dropping the name drops all three. */
+static bool is_name_or_meta(const sonde_label *l)
+{
+    return (l->name_len == 8 &&
+            (!memcmp(l->name, "__name__", 8) || !memcmp(l->name, "__type__", 8) ||
+             !memcmp(l->name, "__unit__", 8)));
+}
+
 static bool is_name(const sonde_label *l)
 {
     return l->name_len == 8 && !memcmp(l->name, "__name__", 8);
@@ -44,7 +53,7 @@ sonde_status query_labels_drop_name(query_eval_ctx *c, const sonde_label *l, uin
         return SONDE_ERR_NOMEM;
     uint32_t k = 0;
     for (uint32_t i = 0; i < n; i++)
-        if (!is_name(&l[i]))
+        if (!is_name_or_meta(&l[i]))
             o[k++] = l[i];
     *out = o;
     *nout = k;

@@ -33,6 +33,8 @@ typedef struct parser {
     int depth;
     query_regex **res; /* every regex compiled so far: freed on failure */
     size_t nres, capres;
+    /* the next selector is info()'s label selector: it may match everything */
+    bool label_selector;
 } parser;
 
 static query_node *parse_expr(parser *p);
@@ -167,16 +169,6 @@ static query_node *node_new(parser *p, query_node_kind k, uint32_t pos)
 
 /* ---- strings ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static size_t utf8_put(char *o, uint32_t cp)
 {
@@ -258,7 +250,7 @@ static bool unquote(parser *p, const query_token *t, const char **out, size_t *o
                 o[k++] = c;
                 break;
             case 'x': {
-                int h1 = i + 1 < n ? hexval(s[i + 1]) : -1, h2 = i + 2 < n ? hexval(s[i + 2]) : -1;
+                int h1 = i + 1 < n ? parse_hex_digit(s[i + 1]) : -1, h2 = i + 2 < n ? parse_hex_digit(s[i + 2]) : -1;
                 if (h1 < 0 || h2 < 0)
                     goto bad;
                 o[k++] = (char)(h1 * 16 + h2);
@@ -270,7 +262,7 @@ static bool unquote(parser *p, const query_token *t, const char **out, size_t *o
                 size_t digits = c == 'u' ? 4 : 8;
                 uint32_t cp = 0;
                 for (size_t j = 1; j <= digits; j++) {
-                    int h = i + j < n ? hexval(s[i + j]) : -1;
+                    int h = i + j < n ? parse_hex_digit(s[i + j]) : -1;
                     if (h < 0)
                         goto bad;
                     cp = cp * 16 + (uint32_t)h;
@@ -580,7 +572,8 @@ static query_node *parse_vector_selector(parser *p)
         return NULL;
     if (p->failed)
         return NULL;
-    bool nonempty = false;
+    bool nonempty = p->label_selector;
+    p->label_selector = false;
     for (size_t i = 0; i < n->u.vs.nm; i++)
         if (!matcher_matches_empty(&n->u.vs.m[i]))
             nonempty = true;
@@ -705,7 +698,9 @@ static query_node *parse_call(parser *p)
         return NULL;
     size_t cap = 0;
     while (p->cur.kind != QT_RPAREN) {
+        p->label_selector = !strcmp(fn->name, "info") && n->u.call.nargs == 1;
         query_node *arg = parse_expr(p);
+        p->label_selector = false;
         if (!arg)
             return NULL;
         if (n->u.call.nargs == cap) {
@@ -1026,6 +1021,24 @@ static query_node *parse_postfix(parser *p, query_node *n)
                 return NULL;
             continue;
         }
+        if ((tok_is_ci(&p->cur, "anchored") || tok_is_ci(&p->cur, "smoothed")) &&
+            (n->kind == QN_VECTOR_SEL || n->kind == QN_MATRIX_SEL)) {
+            query_node *vs = n->kind == QN_MATRIX_SEL ? n->u.ms.vs : n;
+            bool anchored = tok_is_ci(&p->cur, "anchored");
+            if (anchored && n->kind == QN_VECTOR_SEL) {
+                fail_at(p, p->cur.pos, "anchored modifier can only be used with range selectors");
+                return NULL;
+            }
+            if (vs->u.vs.anchored || vs->u.vs.smoothed) {
+                fail_at(p, p->cur.pos, "only one of anchored and smoothed may be given");
+                return NULL;
+            }
+            vs->u.vs.anchored = anchored;
+            vs->u.vs.smoothed = !anchored;
+            n->end = p->cur.pos + p->cur.len;
+            advance(p);
+            continue;
+        }
         if (p->cur.kind == QT_AT) {
             if (!parse_at(p, n))
                 return NULL;
@@ -1130,6 +1143,57 @@ static int binop_of(const query_token *t, query_binop *op)
     }
 }
 
+/* fill(v), fill_left(v), fill_right(v): an identifier of that name
+ * followed by '(' (a metric named fill is not followed by one). */
+static bool is_fill_modifier(const parser *p)
+{
+    if (!tok_is_ci(&p->cur, "fill") && !tok_is_ci(&p->cur, "fill_left") &&
+        !tok_is_ci(&p->cur, "fill_right"))
+        return false;
+    return peek(p).kind == QT_LPAREN;
+}
+
+static bool parse_fill_modifier(parser *p, query_node *n)
+{
+    bool both = tok_is_ci(&p->cur, "fill"), left = tok_is_ci(&p->cur, "fill_left");
+    uint32_t pos = p->cur.pos;
+    if (query_binop_is_set(n->u.bin.op)) {
+        fail_at(p, pos, "fill modifiers are not allowed for set operators");
+        return false;
+    }
+    advance(p); /* name */
+    advance(p); /* ( */
+    bool neg = false;
+    if (p->cur.kind == QT_SUB || p->cur.kind == QT_ADD) {
+        neg = p->cur.kind == QT_SUB;
+        advance(p);
+    }
+    double v;
+    /* Inf and NaN lex as identifiers */
+    if (p->failed || (p->cur.kind != QT_NUMBER && p->cur.kind != QT_IDENT) ||
+        !parse_f64(p->cur.text, p->cur.len, &v)) {
+        fail_unexpected(p, "fill modifier");
+        return false;
+    }
+    if (neg)
+        v = -v;
+    advance(p);
+    if (p->cur.kind != QT_RPAREN) {
+        fail_unexpected(p, "fill modifier");
+        return false;
+    }
+    advance(p);
+    if (both || left) {
+        n->u.bin.fill_left = true;
+        n->u.bin.fill_left_v = v;
+    }
+    if (both || !left) {
+        n->u.bin.fill_right = true;
+        n->u.bin.fill_right_v = v;
+    }
+    return !p->failed;
+}
+
 static bool parse_bin_modifiers(parser *p, query_node *n)
 {
     if (tok_is_ci(&p->cur, "bool")) {
@@ -1161,6 +1225,9 @@ static bool parse_bin_modifiers(parser *p, query_node *n)
     }
     if (query_binop_is_set(n->u.bin.op))
         n->u.bin.card = QUERY_CARD_MANY_TO_MANY;
+    while (!p->failed && is_fill_modifier(p))
+        if (!parse_fill_modifier(p, n))
+            return false;
     return !p->failed;
 }
 
@@ -1172,7 +1239,11 @@ static query_node *parse_binary(parser *p, int minprec)
         return NULL;
     }
     query_node *lhs = parse_unary(p);
-    while (lhs && !p->failed) {
+    if (!lhs) {
+        p->depth--;
+        return NULL;
+    }
+    while (!p->failed) {
         query_binop op;
         int prec = binop_of(&p->cur, &op);
         if (!prec || prec < minprec)

@@ -124,6 +124,21 @@ static void print_selector(buf *b, const query_node *n)
         buf_putc(b, '}');
 }
 
+static void print_fill(buf *b, const query_node *n)
+{
+    bool l = n->u.bin.fill_left, r = n->u.bin.fill_right;
+    if (l && r &&
+        (n->u.bin.fill_left_v == n->u.bin.fill_right_v ||
+         (isnan(n->u.bin.fill_left_v) && isnan(n->u.bin.fill_right_v)))) {
+        buf_printf(b, "fill(%g) ", n->u.bin.fill_left_v);
+        return;
+    }
+    if (l)
+        buf_printf(b, "fill_left(%g) ", n->u.bin.fill_left_v);
+    if (r)
+        buf_printf(b, "fill_right(%g) ", n->u.bin.fill_right_v);
+}
+
 sonde_status query_ast_print(buf *b, const query_node *n)
 {
     switch (n->kind) {
@@ -140,6 +155,8 @@ sonde_status query_ast_print(buf *b, const query_node *n)
         break;
     case QN_VECTOR_SEL:
         print_selector(b, n);
+        if (n->u.vs.smoothed)
+            buf_puts(b, " smoothed");
         print_mods(b, &n->u.vs.mod);
         break;
     case QN_MATRIX_SEL:
@@ -150,6 +167,8 @@ sonde_status query_ast_print(buf *b, const query_node *n)
         else
             query_duration_print(b, n->u.ms.range_ms);
         buf_putc(b, ']');
+        if (n->u.ms.vs->u.vs.anchored || n->u.ms.vs->u.vs.smoothed)
+            buf_puts(b, n->u.ms.vs->u.vs.anchored ? " anchored" : " smoothed");
         print_mods(b, &n->u.ms.vs->u.vs.mod);
         break;
     case QN_SUBQUERY:
@@ -208,6 +227,7 @@ sonde_status query_ast_print(buf *b, const query_node *n)
                 buf_putc(b, ' ');
             }
         }
+        print_fill(b, n);
         query_ast_print(b, n->u.bin.rhs);
         break;
     case QN_UNARY:

@@ -224,6 +224,9 @@ struct query_node {
             query_matcher *m;
             size_t nm;
             query_modifiers mod;
+            /* extended range selectors: `x[5m] anchored`, `x[5m] smoothed`,
+             * `x smoothed` (experimental in Prometheus 3) */
+            bool anchored, smoothed;
         } vs;
         struct {
             query_node *vs; /* QN_VECTOR_SEL */
@@ -258,6 +261,9 @@ struct query_node {
             query_strlist match_labels;
             query_card card;
             query_strlist include; /* group_left/right labels */
+            /* fill / fill_left / fill_right: a missing side takes this value */
+            bool fill_left, fill_right;
+            double fill_left_v, fill_right_v;
         } bin;
         struct {
             bool neg;

@@ -121,6 +121,12 @@ static void test_query(void)
                          "query=count(up)"),
                  "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
                  "{\"metric\":{},\"value\":[1700000030,\"2\"]}]}}");
+    /* annotations come after data, with the position in the query */
+    CHECK_EQ_STR(get("/api/v1/query", "query=quantile(2,%20up)&time=1700000030"),
+                 "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+                 "{\"metric\":{},\"value\":[1700000030,\"+Inf\"]}]},"
+                 "\"warnings\":[\"PromQL warning: quantile value should be between 0 and 1, got 2 "
+                 "(1:10)\"]}");
     /* tenants do not see each other */
     CHECK_EQ_STR(
         request(HTTP_METHOD_GET, "other", "/api/v1/query", "query=up&time=1700000030", NULL),

@@ -17,6 +17,7 @@
 static char res[8192];
 static size_t max_samples;
 static int64_t deadline_ns;
+static bool delayed_names;
 
 static void fmt_value(buf *b, const query_value *v, bool range)
 {
@@ -80,6 +81,7 @@ static const char *run(memsrc *m, const char *q, int64_t start, int64_t end, int
     c.lookback_ms = 5 * MIN;
     c.max_samples = max_samples;
     c.deadline_ns = deadline_ns;
+    c.delayed_name_removal = delayed_names;
     query_value v;
     bool range = step > 0;
     sonde_status st = range ? query_eval_range(&c, root, start, end, step, &v)
@@ -241,7 +243,7 @@ static void test_binary(void)
                  "{__name__=\"x\", a=\"1\"} 11\n{__name__=\"y\", a=\"2\"} 5");
     CHECK_EQ_STR(inst(&m, "y * on() group_left x", t), "{a=\"1\"} 1210\n{a=\"2\"} 55");
     CHECK(strstr(inst(&m, "x * on() y", t),
-                 "found duplicate series for the match group {} on the right hand side") != NULL);
+                 "found duplicate series for the match group {} on the right hand-side") != NULL);
     CHECK(strstr(inst(&m, "y{a=\"1\"} + ignoring(a) y{a=\"2\"} or y", t), "") != NULL);
     CHECK_EQ_STR(inst(&m, "abs(-x)", t), "{a=\"1\"} 11");
     CHECK_EQ_STR(inst(&m, "sqrt(y{a=\"1\"} + 11)", t), "{a=\"1\"} 11");
@@ -343,6 +345,212 @@ static void test_json(void)
     buf_fini(&b);
 }
 
+/* Evaluates q and returns its annotations as "W|I:msg@pos; ..." (empty: none). */
+static const char *annots(memsrc *m, const char *q, int64_t start, int64_t end, int64_t step)
+{
+    arena *a = arena_create(1 << 16, 0);
+    query_node *root;
+    query_parse_error perr;
+    res[0] = 0;
+    if (query_parse(a, q, strlen(q), &root, &perr) != SONDE_OK) {
+        snprintf(res, sizeof(res), "PARSE");
+        arena_destroy(a);
+        return res;
+    }
+    query_eval_ctx c;
+    memset(&c, 0, sizeof(c));
+    mem_source(m, &c.src);
+    c.a = a;
+    c.lookback_ms = 5 * MIN;
+    query_value v;
+    sonde_status st = step ? query_eval_range(&c, root, start, end, step, &v)
+                           : query_eval_instant(&c, root, start, &v);
+    size_t off = 0;
+    for (size_t i = 0; !st && i < c.nannots && off < sizeof(res); i++)
+        off += (size_t)snprintf(res + off, sizeof(res) - off, "%s%c:%s@%u", i ? "; " : "",
+                                c.annots[i].warning ? 'W' : 'I', c.annots[i].msg,
+                                (unsigned)c.annots[i].pos);
+    if (st)
+        snprintf(res, sizeof(res), "ERR: %s", c.err);
+    query_ast_release(root);
+    arena_destroy(a);
+    return res;
+}
+
+/* fill / fill_left / fill_right (fill-modifier.test) */
+static void test_fill_modifiers(void)
+{
+    memsrc m;
+    mem_init(&m);
+    mem_load(&m, "l{label=\"a\"}", 5 * MIN, "10");
+    mem_load(&m, "l{label=\"c\"}", 5 * MIN, "30");
+    mem_load(&m, "r{label=\"a\"}", 5 * MIN, "100");
+    mem_load(&m, "r{label=\"d\"}", 5 * MIN, "400");
+    CHECK_EQ_STR(inst(&m, "l + fill(0) r", 0),
+                 "{label=\"a\"} 110\n{label=\"c\"} 30\n{label=\"d\"} 400");
+    CHECK_EQ_STR(inst(&m, "l + fill_right(1) r", 0), "{label=\"a\"} 110\n{label=\"c\"} 31");
+    CHECK_EQ_STR(inst(&m, "l - fill_left(-Inf) r", 0), "{label=\"a\"} -90\n{label=\"d\"} -inf");
+    CHECK_EQ_STR(inst(&m, "l != fill(30) r", 0),
+                 "{__name__=\"l\", label=\"a\"} 10\n{label=\"d\"} 30");
+    CHECK_EQ_STR(inst(&m, "l + on(label) fill_left(0) r", 0),
+                 "{label=\"a\"} 110\n{label=\"d\"} 400");
+    /* a metric named fill is a selector, not a modifier */
+    mem_load(&m, "fill{label=\"a\"}", 5 * MIN, "1");
+    CHECK_EQ_STR(inst(&m, "r + fill", 0), "{label=\"a\"} 101");
+    CHECK(strstr(inst(&m, "l and fill(0) r", 0), "PARSE") != NULL);
+    mem_fini(&m);
+}
+
+/* anchored / smoothed range selectors (extended_vectors.test) */
+static void test_extended_range_selectors(void)
+{
+    memsrc m;
+    mem_init(&m);
+    mem_load(&m, "metric", 15000, "1+1x4 9+1x4");
+    CHECK_EQ_STR(inst(&m, "increase(metric[1m] anchored)", 20000), "{} 1");
+    CHECK_EQ_STR(inst(&m, "increase(metric[1m] smoothed)", 95000), "{} 7");
+    CHECK_EQ_STR(inst(&m, "increase(metric[1m] smoothed)", 125000), "{} 6");
+    mem_load(&m, "reset", 15000, "100 10");
+    CHECK_EQ_STR(inst(&m, "rate(reset[10s] smoothed)", 12000), "{} 0.666666666667");
+    mem_load(&m, "g", 10000, "1+1x10");
+    CHECK_EQ_STR(inst(&m, "g smoothed", 15000), "{__name__=\"g\"} 2.5");
+    CHECK_EQ_STR(inst(&m, "g smoothed", 105000), "{__name__=\"g\"} 11");
+    mem_load(&m, "c{id=\"1\"}", MIN, "1+1x10");
+    CHECK_EQ_STR(inst(&m, "changes(c[5m] anchored)", 5 * MIN), "{id=\"1\"} 5");
+    CHECK_EQ_STR(inst(&m, "c[1m] anchored", 90000), "{__name__=\"c\", id=\"1\"} 1@30 2@60 2@90");
+    CHECK_EQ_STR(inst(&m, "max_over_time(c[3m] anchored)", MIN),
+                 "ERR: anchored modifier can only be used with: changes, delta, increase, rate, "
+                 "resets - not with max_over_time");
+    mem_fini(&m);
+}
+
+/* delayed __name__ removal and __type__/__unit__ (name_label_dropping.test) */
+static void test_delayed_name_removal(void)
+{
+    memsrc m;
+    mem_init(&m);
+    delayed_names = true;
+    mem_load(&m, "metric_total{env=\"1\"}", 5 * MIN, "0 60 120");
+    mem_load(&m, "another_metric_total{env=\"1\"}", 5 * MIN, "60 120 180");
+    int64_t t = 10 * MIN;
+    CHECK_EQ_STR(inst(&m,
+                      "label_replace(rate({env=\"1\"}[10m]), \"__name__\", \"rate_$1\", "
+                      "\"__name__\", \"(.+)\")",
+                      t),
+                 "{__name__=\"rate_another_metric_total\", env=\"1\"} 0.2\n"
+                 "{__name__=\"rate_metric_total\", env=\"1\"} 0.2");
+    CHECK_EQ_STR(inst(&m, "sum(rate({env=\"1\"}[10m])) by (env)", t), "{env=\"1\"} 0.4");
+    CHECK(strstr(inst(&m, "sum by (__name__) (rate({env=\"1\"}[10m]))", t), "same labelset") !=
+          NULL);
+    mem_load(&m, "a", 10 * MIN, "1 _");
+    mem_load(&m, "b", 10 * MIN, "3 4");
+    CHECK_EQ_STR(run(&m, "-a or -b", 0, 20 * MIN, 10 * MIN), "{} -1@0 -4@600");
+    mem_load(&m, "t{__type__=\"counter\", __unit__=\"s\", x=\"1\"}", 5 * MIN, "5");
+    CHECK_EQ_STR(inst(&m, "t + 1", 0), "{x=\"1\"} 6");
+    CHECK_EQ_STR(inst(&m, "(t + 1) and t", 0), "{x=\"1\"} 6");
+    delayed_names = false; /* Prometheus 3's default: names go at once */
+    CHECK_EQ_STR(inst(&m, "(t + 1) and t", 0), "");
+    CHECK(strstr(inst(&m, "rate({env=\"1\"}[10m])", t), "same labelset") != NULL);
+    CHECK_EQ_STR(inst(&m, "sum(rate(metric_total[10m])) by (env)", t), "{env=\"1\"} 0.2");
+    mem_fini(&m);
+}
+
+/* info() (info.test) */
+static void test_info(void)
+{
+    memsrc m;
+    mem_init(&m);
+    mem_load(&m, "metric{instance=\"a\", job=\"1\", label=\"value\"}", 5 * MIN, "0 1 2");
+    mem_load(&m, "target_info{instance=\"a\", job=\"1\", data=\"info\"}", 5 * MIN, "1 1 1");
+    mem_load(&m, "build_info{instance=\"a\", job=\"1\", build=\"b\"}", 5 * MIN, "1 1 1");
+    CHECK_EQ_STR(inst(&m, "info(metric)", 5 * MIN),
+                 "{__name__=\"metric\", data=\"info\", instance=\"a\", job=\"1\", "
+                 "label=\"value\"} 1");
+    CHECK_EQ_STR(inst(&m, "info(metric, {__name__=\"build_info\"})", 5 * MIN),
+                 "{__name__=\"metric\", build=\"b\", instance=\"a\", job=\"1\", "
+                 "label=\"value\"} 1");
+    CHECK_EQ_STR(inst(&m, "info(metric, {nope=~\".+\"})", 5 * MIN), "");
+    CHECK_EQ_STR(inst(&m, "info(metric, {nope=~\".*\"})", 5 * MIN),
+                 "{__name__=\"metric\", instance=\"a\", job=\"1\", label=\"value\"} 1");
+    CHECK_EQ_STR(inst(&m, "info(target_info)", 5 * MIN),
+                 "{__name__=\"target_info\", data=\"info\", instance=\"a\", job=\"1\"} 1");
+    mem_fini(&m);
+}
+
+/* histogram_fraction / histogram_quantiles on classic buckets (histograms.test) */
+static void test_classic_bucket_functions(void)
+{
+    memsrc m;
+    mem_init(&m);
+    mem_load(&m, "h_bucket{le=\"1\"}", 5 * MIN, "1+0x10");
+    mem_load(&m, "h_bucket{le=\"2\"}", 5 * MIN, "3+0x10");
+    mem_load(&m, "h_bucket{le=\"3\"}", 5 * MIN, "6+0x10");
+    mem_load(&m, "h_bucket{le=\"+Inf\"}", 5 * MIN, "100+0x10");
+    int64_t t = 50 * MIN;
+    CHECK_EQ_STR(inst(&m, "histogram_fraction(0, 1.5, h_bucket)", t), "{} 0.02");
+    CHECK_EQ_STR(inst(&m, "histogram_fraction(2, 3.5, h_bucket)", t), "{} 0.03");
+    CHECK_EQ_STR(inst(&m, "histogram_fraction(-Inf, +Inf, h_bucket)", t), "{} 1");
+    CHECK_EQ_STR(inst(&m, "histogram_quantiles(h_bucket, \"q\", 0, 1)", t),
+                 "{q=\"0.0\"} 0\n{q=\"1.0\"} 3");
+    CHECK_EQ_STR(inst(&m, "histogram_count(h_bucket)", t), "");
+    mem_fini(&m);
+}
+
+/* warnings and infos with the position of the offending expression */
+static void test_annotations(void)
+{
+    memsrc m;
+    mem_init(&m);
+    load_http(&m);
+    mem_load(&m, "nm_bucket{le=\"1\"}", 5 * MIN, "5+0x10");
+    mem_load(&m, "nm_bucket{le=\"2\"}", 5 * MIN, "3+0x10");
+    mem_load(&m, "nm_bucket{le=\"+Inf\"}", 5 * MIN, "8+0x10");
+    int64_t t = 50 * MIN;
+    CHECK_EQ_STR(annots(&m, "quantile(2, http_requests)", t, t, 0),
+                 "W:quantile value should be between 0 and 1, got 2@9");
+    CHECK_EQ_STR(annots(&m, "quantile_over_time(NaN, http_requests[5m])", t, t, 0),
+                 "W:quantile value should be between 0 and 1, got NaN@19");
+    CHECK_EQ_STR(annots(&m, "sort(http_requests)", 0, t, MIN),
+                 "W:sort is ineffective for range queries since results are always ordered by "
+                 "labels@0");
+    CHECK_EQ_STR(annots(&m, "sort(http_requests)", t, t, 0), "");
+    CHECK_EQ_STR(annots(&m, "sum(rate(http_requests{job=\"api-server\"}[10m]))", t, t, 0),
+                 "I:metric might not be a counter, name does not end in "
+                 "_total/_sum/_count/_bucket: \"http_requests\"@9");
+    CHECK_EQ_STR(annots(&m, "rate(http_requests[10m:1m])", t, t, 0), "");
+    CHECK(strstr(annots(&m, "histogram_quantile(0.5, nm_bucket)", t, t, 0),
+                 "I:input to histogram_quantile needed to be fixed for monotonicity") != NULL);
+    CHECK(strstr(annots(&m, "histogram_quantile(0.5, http_requests)", t, t, 0),
+                 "W:bucket label \"le\" is missing") != NULL);
+    mem_fini(&m);
+}
+
+/* instant topk/bottomk come out ranked, not in label order */
+static void test_topk_order(void)
+{
+    memsrc m;
+    mem_init(&m);
+    load_http(&m);
+    arena *a = arena_create(1 << 16, 0);
+    const char *q = "bottomk(3, http_requests)";
+    query_node *root;
+    query_parse_error perr;
+    CHECK_EQ_INT(query_parse(a, q, strlen(q), &root, &perr), SONDE_OK);
+    query_eval_ctx c;
+    memset(&c, 0, sizeof(c));
+    mem_source(&m, &c.src);
+    c.a = a;
+    c.lookback_ms = 5 * MIN;
+    query_value v;
+    CHECK_EQ_INT(query_eval_instant(&c, root, 50 * MIN, &v), SONDE_OK);
+    CHECK_EQ_INT(v.nseries, 3);
+    for (size_t i = 0; i < v.nseries && i < 3; i++)
+        CHECK(v.series[i].v[0] == 100.0 * (double)(i + 1));
+    query_ast_release(root);
+    arena_destroy(a);
+    mem_fini(&m);
+}
+
 int main(void)
 {
     RUN(test_increase_rate);
@@ -352,5 +560,12 @@ int main(void)
     RUN(test_range);
     RUN(test_limits);
     RUN(test_json);
+    RUN(test_fill_modifiers);
+    RUN(test_extended_range_selectors);
+    RUN(test_delayed_name_removal);
+    RUN(test_info);
+    RUN(test_classic_bucket_functions);
+    RUN(test_annotations);
+    RUN(test_topk_order);
     return TEST_DONE();
 }

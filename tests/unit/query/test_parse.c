@@ -254,6 +254,24 @@ static void test_depth_limit(void)
 
 /* Every prefix and many one-byte mutations of valid queries: the parser must
  * answer OK or a positioned error, never crash or leak (run under ASan). */
+/* Prometheus 3 experimental syntax: fill modifiers, anchored/smoothed
+ * selectors, info()'s label selector (which may match everything). */
+static void test_experimental_syntax(void)
+{
+    CHECK_EQ_STR(parse_print("a + on(x) group_left fill_left(0) fill_right(-1) b"),
+                 "a + on(x) group_left() fill_left(0) fill_right(-1) b");
+    CHECK_EQ_STR(parse_print("a > bool fill(2) b"), "a > bool fill(2) b");
+    CHECK_EQ_STR(parse_print("fill + fill(0) fill"), "fill + fill(0) fill");
+    CHECK_EQ_STR(parse_print("rate(x[5m] anchored)"), "rate(x[5m] anchored)");
+    CHECK_EQ_STR(parse_print("increase(x[5m] smoothed offset 1m)"),
+                 "increase(x[5m] smoothed offset 1m)");
+    CHECK_EQ_STR(parse_print("x smoothed"), "x smoothed");
+    CHECK(strstr(parse_err("x anchored"), "anchored modifier can only be used with range") != NULL);
+    CHECK(strstr(parse_err("a and fill(1) b"), "not allowed for set operators") != NULL);
+    CHECK_EQ_STR(parse_print("info(x, {data=~\".*\"})"), "info(x, {data=~\".*\"})");
+    CHECK(strstr(parse_err("sum({data=~\".*\"})"), "at least one non-empty matcher") != NULL);
+}
+
 static void test_mutations(void)
 {
     static const char *const queries[] = {
@@ -310,5 +328,6 @@ int main(void)
     RUN(test_errors);
     RUN(test_depth_limit);
     RUN(test_mutations);
+    RUN(test_experimental_syntax);
     return TEST_DONE();
 }
