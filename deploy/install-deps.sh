@@ -10,7 +10,7 @@ PKGS=(
   liburing-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
   libsnappy-dev libzstd-dev librocksdb-dev libpcre2-dev libhttp-parser-dev libxxhash-dev zlib1g-dev
   # tests: real clients and peers
-  python3 curl nghttp2-client prometheus victoria-metrics procps
+  python3 curl nghttp2-client prometheus victoria-metrics procps cppcheck
 )
 
 missing=()
