@@ -16,8 +16,8 @@
 # chunks of $CHUNK_ROUNDS rounds (rwload --start-ms, then the histograms of the
 # same chunk): a fresh Prometheus accepts old timestamps that way, and it
 # compacts the older hours into blocks as the load goes on. The same chunks go
-# to every peer. (rwload numbers its rounds from 0 in every chunk, so its
-# counters restart at each chunk boundary: rate() sees a counter reset there.)
+# to every peer. (rwload derives its counters from the timestamp, so they
+# continue across chunks without resets.)
 #
 # For each peer: start it on a fresh data dir on 127.0.0.1 and a free port,
 # load the data, let it settle (VictoriaMetrics: /internal/force_flush;
