@@ -57,23 +57,38 @@ static void cut_head(agg_shard *sh, agg_series *s)
     atomic_fetch_sub(&sh->st->m_head_chunks, 1);
 }
 
-void storage_agg_flush_pending(agg_shard *sh)
+bool storage_agg_flush_pending(agg_shard *sh)
 {
     if (rocksdb_writebatch_count(sh->pending) == 0)
-        return;
-    (void)storage_db_write(sh->st, sh->pending, false);
+        return true;
+    if (storage_db_write(sh->st, sh->pending, false) != SONDE_OK) {
+        /* keep it: the cut chunks are no longer in memory; the next flush (or
+         * checkpoint) retries, and until then ckpt_seq does not advance */
+        atomic_fetch_add(&sh->st->m_write_errors, 1);
+        return false;
+    }
     rocksdb_writebatch_clear(sh->pending);
+    return true;
 }
 
-void storage_agg_apply_series(agg_shard *sh, const char *tenant, size_t tlen, uint64_t key_hash,
+static void apply_oom(agg_shard *sh, const char *tenant, size_t tlen, const char *what)
+{
+    log_error("storage.apply_oom", "shard=%u tenant=%.*s what=%s", sh->idx, (int)tlen, tenant,
+              what);
+    atomic_fetch_add(&sh->st->m_apply_errors, 1);
+}
+
+bool storage_agg_apply_series(agg_shard *sh, const char *tenant, size_t tlen, uint64_t key_hash,
                               const sonde_series *s, bool replay)
 {
     storage *st = sh->st;
     if (s->nsamples == 0 || s->nlabels == 0)
-        return;
+        return true;
     size_t enc_len = series_labels_encoded_len(s->labels, s->nlabels);
-    if (!storage_index_scratch(sh, tlen + 1 + enc_len))
-        return;
+    if (!storage_index_scratch(sh, tlen + 1 + enc_len)) {
+        apply_oom(sh, tenant, tlen, "scratch");
+        return false;
+    }
     char *enc = sh->scratch + tlen + 1;
     series_labels_encode(s->labels, s->nlabels, enc);
     agg_series *ser = storage_index_find(sh, tenant, tlen, key_hash, enc, enc_len);
@@ -81,8 +96,8 @@ void storage_agg_apply_series(agg_shard *sh, const char *tenant, size_t tlen, ui
         uint64_t id = atomic_fetch_add(&st->next_series_id, 1);
         ser = storage_index_add(sh, tenant, tlen, key_hash, id, enc, enc_len);
         if (!ser) {
-            log_warn("storage.series_oom", "tenant=%.*s", (int)tlen, tenant);
-            return;
+            apply_oom(sh, tenant, tlen, "series");
+            return false;
         }
         uint8_t key[STORAGE_KEY_MAX];
         size_t kl = storage_key_series(key, tenant, tlen, id);
@@ -91,7 +106,7 @@ void storage_agg_apply_series(agg_shard *sh, const char *tenant, size_t tlen, ui
         storage_db_meta_put_u64(sh->pending, st, "next_series_id", id + 1);
         atomic_fetch_add(&st->m_active_series, 1);
     }
-    uint64_t appended = 0, dup = 0, ooo = 0;
+    uint64_t appended = 0, dup = 0, ooo = 0, lost = 0;
     int64_t span = st->cfg.chunk_max_span_ms;
     for (uint32_t i = 0; i < s->nsamples; i++) {
         int64_t ts = s->samples[i].ts_ms;
@@ -109,7 +124,7 @@ void storage_agg_apply_series(agg_shard *sh, const char *tenant, size_t tlen, ui
                                     (uint64_t)ts - (uint64_t)ser->head.t0 >= (uint64_t)span))
             cut_head(sh, ser);
         if (storage_chunk_enc_append(&ser->head, ts, v) != SONDE_OK) {
-            ooo++; /* OOM: counted as dropped */
+            lost++; /* OOM: the batch log still holds it */
             continue;
         }
         if (ser->head.count == 1) {
@@ -131,6 +146,11 @@ void storage_agg_apply_series(agg_shard *sh, const char *tenant, size_t tlen, ui
         if (ooo)
             atomic_fetch_add(&st->m_drop_ooo, ooo);
     }
+    if (lost) {
+        apply_oom(sh, tenant, tlen, "samples");
+        return false;
+    }
+    return true;
 }
 
 void storage_agg_series_restore(agg_shard *sh, agg_series *s, const uint8_t *val, size_t vlen)
@@ -171,13 +191,22 @@ static void apply_batch(agg_shard *sh, storage_batch *b)
 {
     storage *st = sh->st;
     uint64_t th = hash64(b->tenant, b->tlen);
+    bool lost = false;
     pthread_rwlock_wrlock(&sh->lock);
     for (size_t i = 0; i < b->nseries; i++) {
         const sonde_series *s = &b->series[i];
         uint64_t kh = storage_index_hash_series(th, s->hash);
         if (kh % st->nshards != sh->idx)
             continue;
-        storage_agg_apply_series(sh, b->tenant, b->tlen, kh, s, b->replayed);
+        if (!storage_agg_apply_series(sh, b->tenant, b->tlen, kh, s, b->replayed))
+            lost = true;
+    }
+    /* samples lost to OOM: never checkpoint past this batch in this process;
+     * it stays in the log and replay at the next start applies it */
+    if (lost && b->seq - 1 < sh->ckpt_cap) {
+        sh->ckpt_cap = b->seq - 1;
+        log_error("storage.checkpoint_capped", "shard=%u seq=%llu", sh->idx,
+                  (unsigned long long)sh->ckpt_cap);
     }
     storage_agg_flush_pending(sh);
     pthread_rwlock_unlock(&sh->lock);
@@ -194,6 +223,9 @@ static void update_global_checkpoint(storage *st)
         if (c < min)
             min = c;
     }
+    uint64_t limit = atomic_load(&st->ckpt_limit);
+    if (min > limit)
+        min = limit;
     if (min != UINT64_MAX && min > st->ckpt_global) {
         rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
         storage_db_meta_put_u64(wb, st, "agg_checkpoint", min);
@@ -205,6 +237,8 @@ static void update_global_checkpoint(storage *st)
         if (storage_db_write(st, wb, true) == SONDE_OK) {
             st->ckpt_global = min;
             atomic_store(&st->ckpt_global_pub, min);
+        } else {
+            atomic_fetch_add(&st->m_write_errors, 1); /* retried at the next checkpoint */
         }
         rocksdb_writebatch_destroy(wb);
     }
@@ -217,16 +251,30 @@ void storage_agg_checkpoint(agg_shard *sh)
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     pthread_rwlock_wrlock(&sh->lock);
     uint64_t seq = atomic_load(&sh->applied_seq);
+    /* a failed flush (cut chunks, new series) is retried first; while it
+     * fails the log must keep everything after the last checkpoint */
+    bool flushed = storage_agg_flush_pending(sh);
+    if (seq > sh->ckpt_cap)
+        seq = sh->ckpt_cap;
+    bool all = sh->ckpt_rewrite_all;
     for (size_t i = 0; i < sh->series.cap; i++) {
         agg_series *s = sh->series.slots[i];
-        if (s && s->dirty && s->head.count > 0) {
+        if (s && (s->dirty || all) && s->head.count > 0) {
             put_chunk(sh, wb, s);
             s->dirty = 0;
         }
     }
+    sh->ckpt_rewrite_all = false;
     pthread_rwlock_unlock(&sh->lock);
-    if (storage_db_write(st, wb, true) == SONDE_OK) {
-        atomic_store(&sh->ckpt_seq, seq);
+    if (storage_db_write(st, wb, true) != SONDE_OK) {
+        /* dirty flags were cleared: rewrite every head next time */
+        atomic_fetch_add(&st->m_write_errors, 1);
+        pthread_rwlock_wrlock(&sh->lock);
+        sh->ckpt_rewrite_all = true;
+        pthread_rwlock_unlock(&sh->lock);
+    } else if (flushed) {
+        if (seq > atomic_load(&sh->ckpt_seq))
+            atomic_store(&sh->ckpt_seq, seq);
         update_global_checkpoint(st);
     }
     rocksdb_writebatch_destroy(wb);
@@ -247,15 +295,17 @@ static void *shard_main(void *arg)
         if (b) {
             apply_batch(sh, b);
             storage_batch_unref(b);
-            continue;
-        }
-        if (stopping)
+        } else if (stopping) {
             break;
+        }
+        /* also between batches: a shard that is never idle still checkpoints */
         int64_t now = time_now_ms();
         if (now >= sh->next_ckpt_ms) {
             storage_agg_checkpoint(sh);
             sh->next_ckpt_ms = now + st->cfg.checkpoint_interval_ms;
         }
+        if (b)
+            continue;
         int64_t wait = sh->next_ckpt_ms - now;
         notify_wait(&sh->nt, seen, wait > 100 ? 100 : (int)(wait < 1 ? 1 : wait));
     }

@@ -128,7 +128,6 @@ static void commit_group(storage *st, storage_batch **g, size_t n, bool *dup,
                          rocksdb_writebatch_t *wb)
 {
     int64_t now_ms = time_now_ms();
-    uint64_t seq0 = st->next_seq;
     size_t fresh = 0;
     rocksdb_writebatch_clear(wb);
     for (size_t i = 0; i < n; i++) {
@@ -169,7 +168,10 @@ static void commit_group(storage *st, storage_batch **g, size_t n, bool *dup,
         s = storage_db_write(st, wb, true);
     }
     if (s != SONDE_OK) {
-        st->next_seq = seq0;
+        /* The sequence numbers are burnt, never reused: a failed write may
+         * still have reached the WAL, and reusing its keys would overwrite
+         * those payloads while their batch_ids survive. Replay and the
+         * checkpoint tolerate gaps. */
         atomic_fetch_add(&st->m_commit_errors, 1);
         for (size_t i = 0; i < n; i++) {
             done(g[i], SONDE_ERR_STORAGE, false);

@@ -105,12 +105,21 @@ sonde_status storage_load_series(storage *st)
     return rc;
 }
 
+/* The batch after `seq` cannot be applied now: the global checkpoint (and so
+ * the log truncation) must never pass it. */
+static void replay_hold(storage *st, uint64_t seq)
+{
+    atomic_fetch_add(&st->m_replay_failed, 1);
+    if (seq < atomic_load(&st->ckpt_limit))
+        atomic_store(&st->ckpt_limit, seq);
+}
+
 void storage_replay_run(storage *st)
 {
     uint8_t k[8];
     storage_key_put_be64(k, st->replay_from + 1);
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ro, st->cf[CF_BATCHES]);
-    uint64_t n = 0, bad = 0;
+    uint64_t n = 0, bad = 0, last = st->replay_from;
     for (rocksdb_iter_seek(it, (const char *)k, 8); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl, vl;
         const uint8_t *kp = (const uint8_t *)rocksdb_iter_key(it, &kl);
@@ -118,8 +127,15 @@ void storage_replay_run(storage *st)
         if (kl != 8)
             continue;
         uint64_t seq = storage_key_get_be64(kp);
+        last = seq;
+        /* A batch that cannot be applied is not dispatched (it was
+         * acknowledged: applying it as empty and truncating it would lose it)
+         * and the log is kept from it on; serving goes on. */
         if (vl < 2 || vl < 2u + v[1] + STORAGE_BATCH_ID_LEN + 8 || v[1] == 0) {
             bad++;
+            log_error("storage.replay_bad_record", "seq=%llu len=%zu", (unsigned long long)seq,
+                      vl);
+            replay_hold(st, seq - 1);
             continue;
         }
         storage_batch_kind kind = (storage_batch_kind)v[0];
@@ -133,33 +149,48 @@ void storage_replay_run(storage *st)
         storage_batch *b = storage_batch_create(tenant, kind, v + off, vl - off, NULL, NULL, 0);
         if (!b) {
             bad++;
+            log_error("storage.replay_oom", "seq=%llu", (unsigned long long)seq);
+            replay_hold(st, seq - 1);
             continue;
         }
         memcpy(b->id, id, STORAGE_BATCH_ID_LEN);
         b->seq = seq;
         b->commit_ms = cms;
         b->replayed = true;
+        sonde_status s = SONDE_ERR_UNSUPPORTED;
         if (st->cfg.decode) {
             arena *dec = NULL;
             sonde_series *ser = NULL;
             size_t ns = 0;
-            sonde_status s = st->cfg.decode(st->cfg.decode_ctx, kind, b->payload, b->payload_len,
-                                            &dec, &ser, &ns);
+            s = st->cfg.decode(st->cfg.decode_ctx, kind, b->payload, b->payload_len, &dec, &ser,
+                               &ns);
             if (s == SONDE_OK) {
                 b->decoded = dec;
                 b->series = ser;
                 b->nseries = ns;
-            } else {
-                bad++;
-                log_warn("storage.replay_decode", "seq=%llu status=%s", (unsigned long long)seq,
-                         sonde_status_name(s));
             }
-        } else {
+        }
+        if (s != SONDE_OK) {
             bad++;
+            log_error("storage.replay_decode", "seq=%llu status=%s: batch kept in the log, "
+                      "checkpoint held below it", (unsigned long long)seq, sonde_status_name(s));
+            storage_batch_destroy(b);
+            replay_hold(st, seq - 1);
+            continue;
         }
         storage_agg_dispatch(st, b);
         atomic_store(&st->replay_to, seq);
         n++;
+    }
+    char *e = NULL;
+    rocksdb_iter_get_error(it, &e);
+    if (e) {
+        /* the rest of the log was not read: keep it */
+        bad++;
+        log_error("storage.replay_iter", "after_seq=%llu err=\"%s\": checkpoint held",
+                  (unsigned long long)last, e);
+        free(e);
+        replay_hold(st, last);
     }
     rocksdb_iter_destroy(it);
     atomic_store(&st->replay_done, true);

@@ -73,6 +73,17 @@ void storage_metrics_write(storage *st, buf *o)
                "sonde_storage_samples_dropped_total{reason=\"out_of_order\"} %llu\n",
                (unsigned long long)atomic_load(&st->m_drop_dup),
                (unsigned long long)atomic_load(&st->m_drop_ooo));
+    counter(o, "sonde_storage_write_errors_total",
+            "Aggregator RocksDB writes that failed (chunks, series, checkpoints); retried, "
+            "and the batch log is not truncated past them.",
+            atomic_load(&st->m_write_errors));
+    counter(o, "sonde_storage_apply_errors_total",
+            "Series whose samples a shard could not apply (out of memory); the batch log keeps "
+            "them until restart.",
+            atomic_load(&st->m_apply_errors));
+    counter(o, "sonde_storage_replay_failed_batches_total",
+            "Logged batches replay could not decode or read; the log is not truncated past them.",
+            atomic_load(&st->m_replay_failed));
     gauge(o, "sonde_storage_active_series", "Series in the in-memory index.",
           (double)atomic_load(&st->m_active_series));
     gauge(o, "sonde_storage_head_chunks", "Non-empty in-memory head chunks.",

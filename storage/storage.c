@@ -94,6 +94,7 @@ sonde_status storage_open(const storage_config *cfg, storage **out, char *err, s
     notify_init(&st->commit_nt);
     notify_init(&st->applied_nt);
     pthread_mutex_init(&st->ckpt_mu, NULL);
+    atomic_store(&st->ckpt_limit, UINT64_MAX);
     sonde_status rc = SONDE_ERR_NOMEM;
 
     st->shards = calloc(st->cfg.agg_shards, sizeof *st->shards);
@@ -103,6 +104,7 @@ sonde_status storage_open(const storage_config *cfg, storage **out, char *err, s
         agg_shard *sh = &st->shards[i];
         sh->st = st;
         sh->idx = i;
+        sh->ckpt_cap = UINT64_MAX;
         notify_init(&sh->nt);
         /* writer-preferring: a stream of queries must not stall ingestion;
          * no reader ever takes a shard lock recursively */

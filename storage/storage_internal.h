@@ -205,6 +205,14 @@ typedef struct agg_shard {
     _Atomic uint64_t applied_seq;
     _Atomic uint64_t ckpt_seq;
     int64_t next_ckpt_ms;
+    /* Checkpoint limits (under lock). `pending` non-empty after a flush means
+     * a failed write is being retried: ckpt_seq must not advance. ckpt_cap:
+     * samples of the batch after it were dropped (OOM), so ckpt_seq never
+     * passes it in this process (the log keeps the batch; UINT64_MAX: none).
+     * ckpt_rewrite_all: the last checkpoint write failed after clearing dirty
+     * flags, so the next one writes every non-empty head. */
+    uint64_t ckpt_cap;
+    bool ckpt_rewrite_all;
 } agg_shard;
 
 /* index.c */
@@ -228,7 +236,8 @@ bool storage_index_scratch(agg_shard *sh, size_t n);
 sonde_status storage_agg_start(storage *st);
 void storage_agg_stop(storage *st); /* drains rings, final checkpoint, joins */
 /* Applies one series' samples (shard write lock held by the caller). */
-void storage_agg_apply_series(agg_shard *sh, const char *tenant, size_t tlen, uint64_t key_hash,
+/* Returns false when samples were lost to OOM (logged and counted). */
+bool storage_agg_apply_series(agg_shard *sh, const char *tenant, size_t tlen, uint64_t key_hash,
                               const sonde_series *s, bool replay);
 /* Seeds a loaded series' head / last values from its last stored chunk. */
 void storage_agg_series_restore(agg_shard *sh, agg_series *s, const uint8_t *val, size_t vlen);
@@ -236,7 +245,10 @@ void storage_agg_series_restore(agg_shard *sh, agg_series *s, const uint8_t *val
 void storage_agg_dispatch(storage *st, storage_batch *b);
 /* Writes the shard's dirty heads + checkpoint; updates the global checkpoint. */
 void storage_agg_checkpoint(agg_shard *sh);
-void storage_agg_flush_pending(agg_shard *sh);
+/* Writes sh->pending (lock held); on failure keeps it for the next flush
+ * (chunk and series keys are deterministic, so the retry is idempotent).
+ * Returns true when nothing is left pending. */
+bool storage_agg_flush_pending(agg_shard *sh);
 
 /* ---------------- the storage object ---------------- */
 
@@ -283,6 +295,9 @@ struct storage {
     _Atomic int64_t wait_skip_until_ns; /* read.c: skip read-your-writes waits */
     pthread_mutex_t ckpt_mu;
     uint64_t ckpt_global; /* under ckpt_mu */
+    /* The global checkpoint never passes this (replay could not apply the
+     * batch after it; UINT64_MAX: no limit). Lowered by the committer only. */
+    _Atomic uint64_t ckpt_limit;
     _Atomic uint64_t ckpt_global_pub;
 
     /* metrics */
@@ -292,6 +307,9 @@ struct storage {
     _Atomic uint64_t m_appended, m_drop_dup, m_drop_ooo;
     _Atomic uint64_t m_active_series, m_head_chunks;
     _Atomic uint64_t m_chunks_flushed;
+    _Atomic uint64_t m_write_errors;  /* aggregator writes (flush, checkpoints) */
+    _Atomic uint64_t m_apply_errors;  /* series / samples lost to OOM in a shard */
+    _Atomic uint64_t m_replay_failed; /* logged batches replay could not apply */
 };
 
 extern const double storage_lat_bounds[STORAGE_LAT_BUCKETS];

@@ -3,13 +3,15 @@
  * back (read-your-writes), duplicate batches (callback says duplicate,
  * samples not doubled, also after reopen), data surviving close/open, and
  * readers running concurrently with commits, chunk cuts and checkpoints.
- * Crash replay is in test_replay.c.
+ * Checkpoints while a shard always has work queued. Crash replay is in
+ * test_replay.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
+#include "storage/storage_internal.h"
 #include "storage_test_util.h"
 #include "test.h"
 
@@ -222,11 +224,70 @@ static void test_overload(void)
     tmpdir_remove(dir);
 }
 
+
+/* A shard with a backlog still checkpoints between batches. The shards are
+ * held (read locks) while a backlog of N batches queues up past the
+ * checkpoint interval; ckpt_mu is held so that a shard stops at its first
+ * checkpoint after release: that checkpoint must be below N, i.e. taken while
+ * the shard's ring was not empty. */
+static void test_checkpoint_while_busy(void)
+{
+    enum { N = 200, PER = 2 };
+    char *dir = tmpdir_make();
+    storage *st = open_cfg(dir, 20, 7);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    CHECK(ready_wait(st, 5000) == 0);
+    for (unsigned i = 0; i < st->nshards; i++)
+        pthread_rwlock_rdlock(&st->shards[i].lock);
+    done_rec rec = {0};
+    for (int k = 0; k < N; k++)
+        CHECK(storage_submit(st, batch_k("acme", k, PER), done_cb, &rec) == SONDE_OK);
+    CHECK(done_wait(&rec, N, 10000) == 0);
+    CHECK_EQ_INT(atomic_load(&rec.ok), N);
+    /* every batch queued in every shard ring (one may be popped, waiting on the lock) */
+    for (int w = 0; w < 5000; w++) {
+        bool all = true;
+        for (unsigned i = 0; i < st->nshards; i++)
+            all = all && ring_mpsc_size(st->shards[i].ring) >= N - 1;
+        if (all)
+            break;
+        usleep(1000);
+    }
+    pthread_mutex_lock(&st->ckpt_mu);
+    usleep(60 * 1000); /* > checkpoint interval: due at the first batch */
+    uint64_t before[16];
+    for (unsigned i = 0; i < st->nshards && i < 16; i++)
+        before[i] = atomic_load(&st->shards[i].ckpt_seq);
+    for (unsigned i = 0; i < st->nshards; i++)
+        pthread_rwlock_unlock(&st->shards[i].lock);
+    /* each shard checkpoints (ckpt_seq moves) and then blocks on ckpt_mu */
+    for (unsigned i = 0; i < st->nshards && i < 16; i++) {
+        int w = 0;
+        while (atomic_load(&st->shards[i].ckpt_seq) == before[i] && w++ < 5000)
+            usleep(1000);
+        uint64_t c = atomic_load(&st->shards[i].ckpt_seq);
+        CHECK(c > before[i]);
+        CHECK(c < N); /* taken with a backlog, not after draining it */
+        CHECK(atomic_load(&st->shards[i].applied_seq) < N);
+    }
+    pthread_mutex_unlock(&st->ckpt_mu);
+    /* then the backlog drains and the global checkpoint reaches the end */
+    for (int w = 0; w < 5000 && atomic_load(&st->ckpt_global_pub) < N; w++)
+        usleep(1000);
+    CHECK_EQ_INT(atomic_load(&st->ckpt_global_pub), N);
+    CHECK(verify(st, "acme", N * PER));
+    storage_close(st);
+    tmpdir_remove(dir);
+}
+
 int main(void)
 {
     RUN(test_overload);
     RUN(test_dedup_window_expiry);
     RUN(test_concurrent_reads);
     RUN(test_submit_read);
+    RUN(test_checkpoint_while_busy);
     return TEST_DONE();
 }
