@@ -29,6 +29,7 @@ enum {
     OPT_MAX_BODY,
     OPT_MAX_DECODED,
     OPT_MAX_HEADER,
+    OPT_MAX_INFLIGHT,
     OPT_IDLE_TIMEOUT,
     OPT_HEADER_TIMEOUT,
     OPT_BODY_TIMEOUT,
@@ -52,6 +53,7 @@ static const struct option cli_options[] = {
     {"max-body-size", required_argument, NULL, OPT_MAX_BODY},
     {"max-decoded-size", required_argument, NULL, OPT_MAX_DECODED},
     {"max-header-size", required_argument, NULL, OPT_MAX_HEADER},
+    {"max-inflight-bytes", required_argument, NULL, OPT_MAX_INFLIGHT},
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
     {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
@@ -76,6 +78,7 @@ void ingest_config_defaults(ingest_config *cfg)
     cfg->max_body_size = 32ull << 20;
     cfg->max_decoded_size = 64ull << 20;
     cfg->max_header_size = 64ull << 10;
+    cfg->max_inflight_bytes = 1ull << 30;
     cfg->idle_timeout_ms = 5 * 60 * 1000;
     cfg->header_timeout_ms = 10 * 1000;
     cfg->body_timeout_ms = 60 * 1000;
@@ -108,6 +111,9 @@ void ingest_config_usage(FILE *out, const char *argv0)
         "  --max-body-size BYTES      largest request body as sent, compressed (default 32MiB)\n"
         "  --max-decoded-size BYTES   largest decompressed remote-write body (default 64MiB)\n"
         "  --max-header-size BYTES    largest request line + headers (default 64KiB)\n"
+        "  --max-inflight-bytes BYTES memory of remote writes being decoded or committed, all\n"
+        "                             connections together (decoded form + body); above it\n"
+        "                             writes get 503 + Retry-After: 1 (default 1GiB)\n"
         "  --idle-timeout DUR         close keep-alive connections idle this long (default 5m)\n"
         "  --header-timeout DUR       time from a request's first byte until its headers are\n"
         "                             complete; slower clients get 408 (default 10s)\n"
@@ -257,6 +263,9 @@ ingest_cli_result ingest_config_parse(ingest_config *cfg, int argc, char **argv,
         case OPT_MAX_HEADER:
             ok = cli_bytes(v, &cfg->max_header_size) && cfg->max_header_size >= 1024 &&
                  cfg->max_header_size <= (64u << 20);
+            break;
+        case OPT_MAX_INFLIGHT:
+            ok = cli_bytes(v, &cfg->max_inflight_bytes);
             break;
         case OPT_IDLE_TIMEOUT:
             ok = cli_duration(v, &cfg->idle_timeout_ms, false);

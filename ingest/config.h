@@ -37,6 +37,7 @@ typedef struct ingest_config {
     uint64_t max_body_size;
     uint64_t max_decoded_size;
     uint64_t max_header_size;
+    uint64_t max_inflight_bytes; /* decoded remote writes in flight, all connections */
     int64_t idle_timeout_ms;
     int64_t header_timeout_ms;
     int64_t body_timeout_ms;

@@ -366,6 +366,12 @@ void ingest_conn_tick(ingest_conn *c)
         return;
     }
     if (c->state == CONN_H2) {
+        /* per stream: an overall deadline that frames on other streams or
+         * PINGs do not refresh */
+        ingest_h2_tick(c->h2, now, cfg->body_timeout_ms);
+        ingest_conn_flush(c);
+        if (c->state == CONN_CLOSING || c->send_inflight)
+            return;
         if (ingest_h2_streams(c->h2) == 0 && conn_pending_out(c) == 0 &&
             now - c->last_active_ms > cfg->idle_timeout_ms) {
             ingest_h2_goaway(c->h2);

@@ -15,7 +15,16 @@
  * Ownership: each open request stream has an h2_stream (stream user data)
  * that owns its ingest_req, except while the request is with storage or a
  * query worker; a stream closed meanwhile is forgotten, and the request is
- * freed when it comes back (ingest_h2_deliver finds no stream).
+ * freed when it comes back (ingest_h2_deliver finds no stream, or, once the
+ * connection is gone, server.c's slot generation check drops it).
+ * Every h2_stream is also on ingest_h2.live: nghttp2_session_del() frees its
+ * streams without calling on_stream_close, so ingest_h2_destroy() frees what
+ * is still listed itself.
+ *
+ * Deadlines: a stream not with storage or a worker is reset (RST_STREAM
+ * CANCEL) once it is older than --body-timeout (ingest_h2_tick), unless its
+ * response body is still being sent (the connection's send and stall checks
+ * cover that). Frames such as PING keep the connection alive, not a stream.
  *
  * Threads: the owning net thread only.
  */
@@ -36,7 +45,9 @@
 #define H2_CONN_WINDOW (16 << 20)
 
 typedef struct h2_stream {
+    struct h2_stream *prev, *next; /* ingest_h2.live */
     int32_t id;
+    int64_t start_ms; /* net->now_ms at HEADERS */
     ingest_req *r;
     http_header *hdrs;
     size_t nhdrs;
@@ -46,6 +57,8 @@ typedef struct h2_stream {
     bool have_path;
     bool async;     /* r is with storage or a worker */
     bool responded; /* a response was submitted; ignore further request data */
+    bool resp_body; /* the response body is still being read by nghttp2 */
+    bool reset;     /* ingest_h2_tick submitted RST_STREAM */
     size_t resp_off;
     size_t counted; /* body bytes counted in ingest_h2.body_bytes */
 } h2_stream;
@@ -56,6 +69,7 @@ struct ingest_h2 {
     size_t streams;    /* request streams not yet closed */
     size_t waiting;    /* of those, streams whose request is with storage or a worker */
     size_t body_bytes; /* buffered request bodies, all streams */
+    h2_stream *live;   /* every h2_stream not yet freed */
     bool goaway_sent;
 };
 
@@ -63,6 +77,12 @@ static void h2_stream_free(ingest_h2 *h, h2_stream *st)
 {
     if (!st)
         return;
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        h->live = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
     h->body_bytes -= st->counted;
     if (st->async)
         h->waiting--;
@@ -81,8 +101,10 @@ static ssize_t h2_read_body(nghttp2_session *s, int32_t id, uint8_t *dst, size_t
     if (n)
         memcpy(dst, b->data + st->resp_off, n);
     st->resp_off += n;
-    if (st->resp_off == b->len)
+    if (st->resp_off == b->len) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        st->resp_body = false;
+    }
     return (ssize_t)n;
 }
 
@@ -128,12 +150,15 @@ static void h2_respond(ingest_h2 *h, h2_stream *st)
     }
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = h2_read_body};
     bool head = r->http.method == HTTP_METHOD_HEAD;
+    bool with_body = !(bodyless || head || resp->body.len == 0);
     st->responded = true;
     st->resp_off = 0;
-    int rv = nghttp2_submit_response(h->session, st->id, nva, n,
-                                     bodyless || head || resp->body.len == 0 ? NULL : &prd);
-    if (rv != 0)
+    st->resp_body = with_body;
+    int rv = nghttp2_submit_response(h->session, st->id, nva, n, with_body ? &prd : NULL);
+    if (rv != 0) {
+        st->resp_body = false;
         nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+    }
     ingest_router_account(h->c->net->ctx, r);
 }
 
@@ -191,12 +216,17 @@ static int h2_on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void 
     if (!st)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     st->id = f->hd.stream_id;
+    st->start_ms = h->c->net->now_ms;
     st->r = ingest_req_create(cfg->max_header_size, cfg->max_body_size);
     if (!st->r) {
         free(st);
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     nghttp2_session_set_stream_user_data(s, st->id, st);
+    st->next = h->live;
+    if (h->live)
+        h->live->prev = st;
+    h->live = st;
     h->streams++;
     return 0;
 }
@@ -352,8 +382,14 @@ void ingest_h2_destroy(ingest_h2 *h)
 {
     if (!h)
         return;
-    /* deleting the session closes its streams through on_stream_close */
+    /* nghttp2_session_del frees its streams without on_stream_close: free
+     * ours here. A request with storage or a worker (st->async) is not ours;
+     * it comes back for a slot whose generation changed and is freed there. */
     nghttp2_session_del(h->session);
+    while (h->live) {
+        h->streams--;
+        h2_stream_free(h, h->live);
+    }
     free(h);
 }
 
@@ -398,6 +434,20 @@ void ingest_h2_deliver(ingest_h2 *h, ingest_req *r)
     st->async = false;
     h->waiting--;
     h2_respond(h, st);
+}
+
+void ingest_h2_tick(ingest_h2 *h, int64_t now_ms, int64_t timeout_ms)
+{
+    for (h2_stream *st = h->live; st; st = st->next) {
+        if (st->async || st->reset || st->resp_body || now_ms - st->start_ms <= timeout_ms)
+            continue;
+        st->reset = true;
+        if (!st->responded) /* counted like HTTP/1.1's 408 */
+            ingest_metrics_request(h->c->net->ctx->metrics, INGEST_H_OTHER, 408, 0);
+        log_debug("ingest.h2_stream_timeout", "thread=%u stream=%d responded=%d", h->c->net->idx,
+                  st->id, st->responded);
+        nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+    }
 }
 
 bool ingest_h2_done(ingest_h2 *h)

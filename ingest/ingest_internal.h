@@ -52,6 +52,9 @@ typedef struct ingest_ctx {
     rw_limits rwl;
     ingest_net **nets;
     unsigned nnets;
+    /* bytes of remote-write requests between decode and their done callback
+     * (decoded arena + body), all net threads; see router.c */
+    _Atomic uint64_t inflight_bytes;
 } ingest_ctx;
 
 typedef struct ingest_req {
@@ -70,6 +73,10 @@ typedef struct ingest_req {
     sonde_status write_status;
     bool write_duplicate;
     size_t write_samples;
+    /* charged to *inflight (ingest_ctx.inflight_bytes) until the write's
+     * done callback; 0 when nothing is charged */
+    uint64_t inflight_charge;
+    _Atomic uint64_t *inflight;
 } ingest_req;
 
 /* ---- request.c ---- */
@@ -116,6 +123,13 @@ bool ingest_net_reserve(ingest_net *n);
 void ingest_net_unreserve(ingest_net *n);
 size_t ingest_net_queue_length(ingest_net *n);
 size_t ingest_net_open_conns(ingest_net *n);
+
+/* ---- http2.c (the rest of its API is in net.h) ---- */
+struct ingest_h2;
+/* Net thread, from the connection's tick: resets (RST_STREAM) every stream
+ * that is not with storage or a worker, not still sending its response body,
+ * and older than timeout_ms. */
+void ingest_h2_tick(struct ingest_h2 *h, int64_t now_ms, int64_t timeout_ms);
 
 /* ---- workers.c ---- */
 ingest_workers *ingest_workers_create(unsigned n, size_t queue, query_engine *qe, char *err,

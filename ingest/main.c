@@ -34,15 +34,20 @@ static sonde_status main_replay_decode(void *arg, storage_batch_kind kind, const
                                        size_t len, arena **decoded, sonde_series **series,
                                        size_t *nseries)
 {
-    const rw_limits *lim = arg;
+    (void)arg;
     if (kind != STORAGE_BATCH_REMOTE_WRITE_V1)
         return SONDE_ERR_UNSUPPORTED;
-    arena *a = ingest_router_rw_arena(lim);
+    /* Logged payloads were validated when they were acknowledged; the live
+     * limits (flags) may have been lowered since, and must not make replay
+     * refuse them. So: no limits and an uncapped arena. */
+    rw_limits lim = {.max_decoded = SIZE_MAX, .max_series = SIZE_MAX, .max_labels = SIZE_MAX,
+                     .max_label_name = SIZE_MAX, .max_label_value = SIZE_MAX};
+    arena *a = arena_create(64 * 1024, 0);
     if (!a)
         return SONDE_ERR_NOMEM;
     rw_result res;
     char err[256] = "";
-    sonde_status st = rw_decode(a, payload, len, lim, &res, err, sizeof err);
+    sonde_status st = rw_decode(a, payload, len, &lim, &res, err, sizeof err);
     if (st != SONDE_OK) {
         arena_destroy(a);
         log_warn("ingest.replay_decode_failed", "status=%s error=\"%s\"", sonde_status_name(st),
@@ -116,7 +121,7 @@ int main(int argc, char **argv)
     sc.agg_shards = cfg.agg_shards;
     sc.checkpoint_interval_ms = cfg.checkpoint_interval_ms;
     sc.decode = main_replay_decode;
-    sc.decode_ctx = &rwl;
+    sc.decode_ctx = NULL; /* replay decodes without the live limits */
     storage_config_defaults(&sc);
     sonde_status s = storage_open(&sc, &st, err, sizeof err);
     if (s != SONDE_OK) {

@@ -4,9 +4,18 @@
  * API (worker pool), /metrics, health and readiness. This is where sonde
  * statuses become HTTP status codes.
  *
+ * In-flight budget (--max-inflight-bytes): a decoded remote write charges
+ * arena_used(decoded) + body length to ctx->inflight_bytes from the end of its
+ * decode until its done callback, i.e. decode + commit queue + commit. The
+ * decoded arena then lives on in the aggregator shards' queues until they
+ * applied it; storage.h has no hook that says when, so that part is NOT
+ * covered. Over budget: 503 + Retry-After: 1 (reason "overload"). A request
+ * is always admitted when nothing else is in flight, so one request larger
+ * than the budget cannot be refused forever.
+ *
  * Threads: dispatch and finish run on the net thread that owns the request;
- * router_write_done runs on storage's committer thread and only hands the
- * request back.
+ * router_write_done runs on storage's committer thread, releases the charge
+ * and hands the request back.
  */
 #include <errno.h>
 #include <string.h>
@@ -42,9 +51,35 @@ static void router_write_reject(ingest_ctx *ctx, ingest_req *r, const char *reas
               status, reason, msg);
 }
 
+/* Charges n bytes to the in-flight budget; false (nothing charged) when that
+ * would pass --max-inflight-bytes while other writes are in flight. */
+static bool router_inflight_charge(ingest_ctx *ctx, ingest_req *r, uint64_t n)
+{
+    uint64_t max = ctx->cfg->max_inflight_bytes;
+    uint64_t cur = atomic_load(&ctx->inflight_bytes);
+    do {
+        if (cur != 0 && (cur + n < cur || cur + n > max))
+            return false;
+    } while (!atomic_compare_exchange_weak(&ctx->inflight_bytes, &cur, cur + n));
+    r->inflight = &ctx->inflight_bytes;
+    r->inflight_charge = n;
+    return true;
+}
+
+/* Any thread; idempotent. */
+static void router_inflight_release(ingest_req *r)
+{
+    if (r->inflight && r->inflight_charge)
+        atomic_fetch_sub(r->inflight, r->inflight_charge);
+    r->inflight_charge = 0;
+    r->inflight = NULL;
+}
+
 static void router_write_done(void *arg, sonde_status st, bool duplicate)
 {
     ingest_req *r = arg;
+    /* before handing r back: the net thread may free it at once */
+    router_inflight_release(r);
     r->write_status = st;
     r->write_duplicate = duplicate;
     ingest_net_complete(r);
@@ -73,6 +108,14 @@ static ingest_route router_write(ingest_ctx *ctx, ingest_req *r)
     if (ce && !(ce->value_len == 6 && strncasecmp(ce->value, "snappy", 6) == 0)) {
         router_write_reject(ctx, r, "unsupported", 415,
                             "unsupported Content-Encoding: remote write bodies must be snappy");
+        return INGEST_ROUTE_DONE;
+    }
+    /* cheap refusal before spending a decode on a request that cannot fit */
+    uint64_t busy = atomic_load(&ctx->inflight_bytes);
+    if (busy != 0 && busy + req->body_len > ctx->cfg->max_inflight_bytes) {
+        router_write_reject(ctx, r, "overload", 503,
+                            "too much remote-write data in flight (--max-inflight-bytes); retry");
+        r->resp.retry_after_s = 1;
         return INGEST_ROUTE_DONE;
     }
     if (!ctx->st) {
@@ -106,7 +149,15 @@ static ingest_route router_write(ingest_ctx *ctx, ingest_req *r)
         r->resp.status = 204;
         return INGEST_ROUTE_DONE;
     }
+    if (!router_inflight_charge(ctx, r, (uint64_t)arena_used(dec) + req->body_len)) {
+        arena_destroy(dec);
+        router_write_reject(ctx, r, "overload", 503,
+                            "too much remote-write data in flight (--max-inflight-bytes); retry");
+        r->resp.retry_after_s = 1;
+        return INGEST_ROUTE_DONE;
+    }
     if (!ingest_net_reserve(r->net)) {
+        router_inflight_release(r);
         arena_destroy(dec);
         router_write_reject(ctx, r, "overload", 503, "too many writes in flight; retry");
         r->resp.retry_after_s = 1;
@@ -115,6 +166,7 @@ static ingest_route router_write(ingest_ctx *ctx, ingest_req *r)
     storage_batch *b = storage_batch_create(req->tenant, STORAGE_BATCH_REMOTE_WRITE_V1, req->body,
                                             req->body_len, dec, res.series, res.nseries);
     if (!b) {
+        router_inflight_release(r);
         ingest_net_unreserve(r->net);
         router_write_reject(ctx, r, "overload", 503, "out of memory");
         r->resp.retry_after_s = 1;
@@ -125,6 +177,7 @@ static ingest_route router_write(ingest_ctx *ctx, ingest_req *r)
     /* on SONDE_OK the request belongs to the committer until router_write_done */
     st = storage_submit(ctx->st, b, router_write_done, r);
     if (st != SONDE_OK) {
+        router_inflight_release(r); /* storage destroyed the batch */
         r->async_write = false;
         ingest_net_unreserve(r->net);
         ingest_metrics_rejected(ctx->metrics, "overload", res.nsamples);

@@ -98,6 +98,26 @@ static void test_cli_listen_exact(void)
     CHECK_EQ_INT(cfg.idle_timeout_ms, 90000);
 }
 
+static void test_cli_max_inflight(void)
+{
+    ingest_config cfg;
+    char err[256];
+    char *a0[] = {"sonde", NULL};
+    CHECK_EQ_INT(parse(&cfg, a0, 1, err), INGEST_CLI_RUN);
+    CHECK(cfg.max_inflight_bytes == (1ull << 30));
+    char *a1[] = {"sonde", "--max-inflight-bytes", "256MiB", NULL};
+    CHECK_EQ_INT(parse(&cfg, a1, 3, err), INGEST_CLI_RUN);
+    CHECK(cfg.max_inflight_bytes == (256ull << 20));
+    char *a2[] = {"sonde", "--max-inflight-bytes", "0", NULL};
+    CHECK_EQ_INT(parse(&cfg, a2, 3, err), INGEST_CLI_EXIT_BAD);
+    CHECK(strstr(err, "--max-inflight-bytes") != NULL);
+    char buf[8192] = "";
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    ingest_config_usage(f, "sonde");
+    fclose(f);
+    CHECK(strstr(buf, "--max-inflight-bytes") != NULL);
+}
+
 static void test_cli_bad(void)
 {
     ingest_config cfg;
@@ -127,6 +147,7 @@ int main(void)
     RUN(test_listen_bad);
     RUN(test_cli_defaults);
     RUN(test_cli_listen_exact);
+    RUN(test_cli_max_inflight);
     RUN(test_cli_bad);
     return TEST_DONE();
 }

@@ -138,6 +138,29 @@ static void test_dispatch(void)
     CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_GET, "/metrics", NULL, NULL, NULL),
                        "sonde_http_requests_total"),
                  200);
+    /* --max-inflight-bytes: refused before decoding while other writes hold
+     * the budget; never when nothing is in flight (here: storage is not open) */
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_POST, "/api/v1/write", NULL, NULL, NULL),
+                       "storage is not open"),
+                 503);
+    atomic_store(&ctx.inflight_bytes, cfg.max_inflight_bytes);
+    ingest_req *w = mkreq(HTTP_METHOD_POST, "/api/v1/write", NULL, NULL, NULL);
+    w->http.body = (const uint8_t *)"0123456789";
+    w->http.body_len = 10;
+    CHECK_EQ_INT(ingest_router_dispatch(&ctx, w), INGEST_ROUTE_DONE);
+    CHECK_EQ_INT(w->resp.status, 503);
+    CHECK_EQ_INT(w->resp.retry_after_s, 1);
+    CHECK_EQ_INT(w->inflight_charge, 0);
+    buf_putc(&w->resp.body, '\0');
+    CHECK(strstr(w->resp.body.data, "--max-inflight-bytes") != NULL);
+    ingest_req_destroy(w);
+    CHECK(atomic_load(&ctx.inflight_bytes) == cfg.max_inflight_bytes);
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_GET, "/metrics", NULL, NULL, NULL),
+                       "sonde_ingest_inflight_bytes 1073741824"),
+                 200);
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_GET, "/metrics", NULL, NULL, NULL),
+                       "sonde_remote_write_requests_rejected_total{reason=\"overload\"} 1"),
+                 200);
     ingest_metrics_destroy(ctx.metrics);
 }
 
