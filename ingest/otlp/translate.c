@@ -68,6 +68,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../core/sort.h"
 #include "otlp.h"
 #include "otlp_metrics_service.pb-c.h"
 #include "translate_internal.h"
@@ -269,43 +270,19 @@ static int kv_cmp(const tr_kv *a, const tr_kv *b)
     return a->nlen < b->nlen ? -1 : a->nlen > b->nlen;
 }
 
-static void kv_sort_rec(tr_kv *a, size_t n, tr_kv *tmp)
+static int kv_cmp_any(const void *a, const void *b)
 {
-    if (n <= 16) {
-        for (size_t i = 1; i < n; i++) {
-            tr_kv x = a[i];
-            size_t j = i;
-            while (j > 0 && kv_cmp(&a[j - 1], &x) > 0) {
-                a[j] = a[j - 1];
-                j--;
-            }
-            a[j] = x;
-        }
-        return;
-    }
-    size_t h = n / 2;
-    kv_sort_rec(a, h, tmp);
-    kv_sort_rec(a + h, n - h, tmp);
-    size_t i = 0, j = h, k = 0;
-    while (i < h && j < n)
-        tmp[k++] = kv_cmp(&a[j], &a[i]) < 0 ? a[j++] : a[i++];
-    while (i < h)
-        tmp[k++] = a[i++];
-    while (j < n)
-        tmp[k++] = a[j++];
-    memcpy(a, tmp, n * sizeof *a);
+    return kv_cmp(a, b);
 }
 
 static sonde_status kv_sort(tr *t, tr_kv *a, size_t n)
 {
-    if (n <= 16) {
-        kv_sort_rec(a, n, NULL);
+    if (n < 2)
         return SONDE_OK;
-    }
     tr_kv *tmp = arena_alloc(t->scratch, n * sizeof *tmp);
     if (!tmp)
         return SONDE_ERR_LIMIT;
-    kv_sort_rec(a, n, tmp);
+    sort_stable(a, n, sizeof *a, kv_cmp_any, tmp);
     return SONDE_OK;
 }
 
@@ -1103,31 +1080,9 @@ static int sample_cmp_ts(const sonde_sample *a, const sonde_sample *b)
     return a->ts_ms < b->ts_ms ? -1 : a->ts_ms > b->ts_ms;
 }
 
-static void samples_sort(sonde_sample *a, size_t n, sonde_sample *tmp)
+static int sample_cmp_any(const void *a, const void *b)
 {
-    if (n <= 16) {
-        for (size_t i = 1; i < n; i++) {
-            sonde_sample x = a[i];
-            size_t j = i;
-            while (j > 0 && sample_cmp_ts(&a[j - 1], &x) > 0) {
-                a[j] = a[j - 1];
-                j--;
-            }
-            a[j] = x;
-        }
-        return;
-    }
-    size_t h = n / 2;
-    samples_sort(a, h, tmp);
-    samples_sort(a + h, n - h, tmp);
-    size_t i = 0, j = h, k = 0;
-    while (i < h && j < n)
-        tmp[k++] = sample_cmp_ts(&a[j], &a[i]) < 0 ? a[j++] : a[i++];
-    while (i < h)
-        tmp[k++] = a[i++];
-    while (j < n)
-        tmp[k++] = a[j++];
-    memcpy(a, tmp, n * sizeof *a);
+    return sample_cmp_ts(a, b);
 }
 
 static sonde_status finish(tr *t)
@@ -1162,7 +1117,7 @@ static sonde_status finish(tr *t)
         if (!sorted) {
             if (!tmp && !(tmp = arena_alloc(t->a, longest * sizeof *tmp)))
                 return SONDE_ERR_NOMEM;
-            samples_sort(s->samples, s->nsamples, tmp);
+            sort_stable(s->samples, s->nsamples, sizeof *s->samples, sample_cmp_any, tmp);
         }
         /* equal timestamps: the last one given wins */
         uint32_t w = 0;
