@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "ingest/otlp/otlp.h"
+#include "otlp_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -19,36 +19,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     otlp_signal sig = (otlp_signal)(data[0] % 3);
     size_t cap = 16384 + (size_t)(data[0] / 3) * 8192;
-    otlp_limits lim;
-    otlp_limits_defaults(&lim);
-    lim.max_decoded = 1 << 20;
-    lim.max_depth = 16;
-    lim.max_attrs = 64;
-    lim.max_str = 4096;
-    arena *a = arena_create(1024, cap);
-    if (!a)
-        return 0;
-    void *req;
-    char err[256];
-    sonde_status st = otlp_request_decode(a, sig, OTLP_FORMAT_JSON, data + 1, size - 1, &lim, &req,
-                                          err, sizeof err);
-    if (st == SONDE_OK) {
-        size_t items = otlp_request_items(sig, req);
-        uint8_t *pb;
-        size_t n;
-        arena *b = arena_create(1024, 0);
-        if (otlp_request_pack(b, sig, req, &pb, &n) != SONDE_OK)
-            abort();
-        void *again;
-        if (otlp_request_decode(b, sig, OTLP_FORMAT_PROTOBUF, pb, n, &lim, &again, err,
-                                sizeof err) != SONDE_OK)
-            abort();
-        if (otlp_request_items(sig, again) != items)
-            abort();
-        arena_destroy(b);
-    } else if (st != SONDE_ERR_INVALID && st != SONDE_ERR_LIMIT && st != SONDE_ERR_NOMEM) {
-        abort();
-    }
-    arena_destroy(a);
-    return 0;
+    return otlp_fuzz_one(sig, OTLP_FORMAT_JSON, cap, data + 1, size - 1);
 }
