@@ -206,3 +206,46 @@ char *arena_strndup(arena *a, const char *s, size_t n)
     p[n] = '\0';
     return p;
 }
+
+void arena_bump_init(arena_bump *b, arena *a)
+{
+    b->a = a;
+    b->cur = NULL;
+    b->left = 0;
+    b->refused = 0;
+}
+
+void *arena_bump_alloc(void *bump, size_t size)
+{
+    arena_bump *b = bump;
+    size_t rs = (size + 7) & ~(size_t)7;
+    if (rs < size) {
+        b->refused = 1;
+        return NULL;
+    }
+    if (rs <= b->left) {
+        void *p = b->cur;
+        b->cur += rs;
+        b->left -= rs;
+        return p;
+    }
+    if (rs <= ARENA_BUMP_CHUNK / 4) {
+        unsigned char *chunk = arena_alloc(b->a, ARENA_BUMP_CHUNK);
+        if (chunk) {
+            b->cur = chunk + rs;
+            b->left = ARENA_BUMP_CHUNK - rs;
+            return chunk;
+        }
+    }
+    /* big, or no room for a whole chunk under the cap: exactly what is asked */
+    void *p = arena_alloc(b->a, size);
+    if (!p)
+        b->refused = 1;
+    return p;
+}
+
+void arena_bump_free(void *bump, void *p)
+{
+    (void)bump; /* the arena frees everything at once */
+    (void)p;
+}

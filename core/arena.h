@@ -32,4 +32,25 @@ void arena_reset(arena *a);
 /* Bytes handed out so far (not counting block slack). */
 size_t arena_used(const arena *a);
 
+/* A bump allocator over an arena for libraries that make many small
+ * allocations (protobuf-c makes one per message, string and repeated array):
+ * each costs a pointer bump inside ARENA_BUMP_CHUNK-byte arena chunks,
+ * rounded to 8 bytes (enough for pointers, doubles and int64). Frees are
+ * no-ops: the arena goes at once. The two callbacks have the shape of
+ * protobuf-c's ProtobufCAllocator {alloc, free, allocator_data = &bump}.
+ * refused is set when the arena cap said no, so a failed unpack can be told
+ * apart from bad input. */
+#define ARENA_BUMP_CHUNK (16u << 10)
+
+typedef struct arena_bump {
+    arena *a;
+    unsigned char *cur;
+    size_t left;
+    int refused;
+} arena_bump;
+
+void arena_bump_init(arena_bump *b, arena *a);
+void *arena_bump_alloc(void *bump, size_t size);
+void arena_bump_free(void *bump, void *p);
+
 #endif

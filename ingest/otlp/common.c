@@ -1,9 +1,9 @@
 /*
  * common.c - helpers shared inside sonde_otlp: error formatting with a JSON
- * field path, the arena-backed ProtobufCAllocator, and descriptor lookups.
+ * field path, and descriptor lookups. (protobuf-c allocates through
+ * core/arena.h's arena_bump.)
  *
- * Thread: any. Nothing here has state of its own; the allocator's state is
- * the caller's otlp_pb_alloc, which lives as long as one decode.
+ * Thread: any. Nothing here has state of its own.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,9 +11,6 @@
 
 #include "otlp_internal.h"
 
-/* protobuf-c allocates many small objects: hand them out from arena chunks
- * so that each costs no more than a pointer bump. */
-#define OTLP_PB_CHUNK 16384
 
 sonde_status otlp_err(char *err, size_t errlen, sonde_status st, const char *fmt, ...)
 {
@@ -24,54 +21,6 @@ sonde_status otlp_err(char *err, size_t errlen, sonde_status st, const char *fmt
         va_end(ap);
     }
     return st;
-}
-
-static void *otlp_pb_alloc_fn(void *data, size_t size)
-{
-    otlp_pb_alloc *c = data;
-    size_t rs = (size + 15) & ~(size_t)15;
-    if (rs < size) {
-        c->refused = true;
-        return NULL;
-    }
-    if (rs <= c->left) {
-        void *p = c->cur;
-        c->cur += rs;
-        c->left -= rs;
-        return p;
-    }
-    void *p;
-    if (rs <= OTLP_PB_CHUNK / 4) {
-        uint8_t *chunk = arena_alloc(c->a, OTLP_PB_CHUNK);
-        if (!chunk) {
-            c->refused = true;
-            return NULL;
-        }
-        c->cur = chunk + rs;
-        c->left = OTLP_PB_CHUNK - rs;
-        return chunk;
-    }
-    p = arena_alloc(c->a, size);
-    if (!p)
-        c->refused = true;
-    return p;
-}
-
-static void otlp_pb_free_fn(void *data, void *p)
-{
-    (void)data; /* the arena frees everything at once */
-    (void)p;
-}
-
-void otlp_pb_alloc_init(otlp_pb_alloc *pa, arena *a)
-{
-    pa->a = a;
-    pa->cur = NULL;
-    pa->left = 0;
-    pa->refused = false;
-    pa->pc.alloc = otlp_pb_alloc_fn;
-    pa->pc.free = otlp_pb_free_fn;
-    pa->pc.allocator_data = pa;
 }
 
 /* snake_case -> lowerCamelCase, the OTLP/JSON spelling, so that protobuf and

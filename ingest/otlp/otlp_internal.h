@@ -21,19 +21,6 @@
 sonde_status otlp_err(char *err, size_t errlen, sonde_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* The arena as a ProtobufCAllocator: allocations come from the arena in
- * chunks, frees are no-ops. refused is set when the arena cap said no, so
- * that a failed unpack can be reported as SONDE_ERR_NOMEM, not bad input. */
-typedef struct otlp_pb_alloc {
-    arena *a;
-    uint8_t *cur;
-    size_t left;
-    bool refused;
-    ProtobufCAllocator pc;
-} otlp_pb_alloc;
-
-void otlp_pb_alloc_init(otlp_pb_alloc *pa, arena *a);
-
 /* One step of a field path: a field and, for a repeated field, the index of
  * the element (-1 for a singular field). */
 typedef struct otlp_path_step {

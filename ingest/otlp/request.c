@@ -109,9 +109,10 @@ sonde_status otlp_request_decode(arena *a, otlp_signal sig, otlp_format fmt, con
     if (fmt == OTLP_FORMAT_PROTOBUF) {
         if ((st = otlp_wire_check(a, desc, body, len, lim, err, errlen)) != SONDE_OK)
             return st;
-        otlp_pb_alloc pa;
-        otlp_pb_alloc_init(&pa, a);
-        msg = protobuf_c_message_unpack(desc, &pa.pc, len, body);
+        arena_bump pa;
+        arena_bump_init(&pa, a);
+        ProtobufCAllocator pc = {arena_bump_alloc, arena_bump_free, &pa};
+        msg = protobuf_c_message_unpack(desc, &pc, len, body);
         if (!msg) {
             if (pa.refused)
                 return otlp_err(err, errlen, SONDE_ERR_NOMEM,
