@@ -796,8 +796,10 @@ static sonde_status range_series(query_eval_ctx *c, const query_func *f, const q
             for (size_t k = 0; k < np; k++)
                 pv[k] = params[k][step];
             double v;
-            if (!range_call_step(scratch, f->id, &m, s->s + lo, hi - lo, we, qgrid_t(g, step), pv,
-                                 ext, &v))
+            /* s->s is NULL for a series with no samples: no pointer arithmetic on it */
+            const sonde_sample *win = s->n ? s->s + lo : s->s;
+            if (!range_call_step(scratch, f->id, &m, win, hi - lo, we, qgrid_t(g, step), pv, ext,
+                                 &v))
                 continue;
             if (idx == SIZE_MAX) {
                 if ((st = query_builder_get(bp, l, nl, &idx)))
