@@ -36,6 +36,7 @@ struct arena {
     size_t used;
     unsigned char *last; /* most recent allocation, if at the end of cur */
     size_t last_n;       /* its rounded size */
+    bool cap_hit;        /* the last refusal was the cap's (see arena_cap_hit) */
 };
 
 static size_t arena_round(size_t n, int *overflow)
@@ -110,6 +111,7 @@ void arena_reset(arena *a)
     a->used = 0;
     a->last = NULL;
     a->last_n = 0;
+    a->cap_hit = false;
 }
 
 size_t arena_used(const arena *a)
@@ -117,12 +119,30 @@ size_t arena_used(const arena *a)
     return a ? a->used : 0;
 }
 
+size_t arena_cap(const arena *a)
+{
+    return a ? a->cap : 0;
+}
+
+bool arena_cap_hit(const arena *a)
+{
+    return a && a->cap_hit;
+}
+
+/* Records why an allocation is refused; returns NULL for the caller. */
+static void *arena_refuse(arena *a, bool cap)
+{
+    if (a)
+        a->cap_hit = cap;
+    return NULL;
+}
+
 void *arena_alloc(arena *a, size_t n)
 {
     int ovf = 0;
     size_t rn = arena_round(n, &ovf);
     if (!a || ovf || rn > a->cap - a->used)
-        return NULL;
+        return arena_refuse(a, true);
     arena_block *c = a->cur;
     if (rn <= c->size - c->used) {
         unsigned char *p = c->data + c->used;
@@ -136,7 +156,7 @@ void *arena_alloc(arena *a, size_t n)
         /* Big: its own block behind cur, so cur keeps its slack. */
         arena_block *b = arena_block_new(rn);
         if (!b)
-            return NULL;
+            return arena_refuse(a, false);
         b->used = rn;
         b->next = c->next;
         c->next = b;
@@ -147,7 +167,7 @@ void *arena_alloc(arena *a, size_t n)
     }
     arena_block *b = arena_block_new(a->block_size);
     if (!b)
-        return NULL;
+        return arena_refuse(a, false);
     b->next = c->next;
     c->next = b;
     a->cur = b;
@@ -161,7 +181,7 @@ void *arena_alloc(arena *a, size_t n)
 void *arena_calloc(arena *a, size_t n, size_t size)
 {
     if (size && n > SIZE_MAX / size)
-        return NULL;
+        return arena_refuse(a, true);
     void *p = arena_alloc(a, n * size);
     if (p)
         memset(p, 0, n * size);
@@ -177,7 +197,7 @@ void *arena_realloc(arena *a, void *p, size_t old_n, size_t new_n)
     int ovf = 0;
     size_t rn = arena_round(new_n, &ovf);
     if (!a || ovf)
-        return NULL;
+        return arena_refuse(a, true);
     if (p == a->last) {
         arena_block *c = a->cur;
         size_t start = (size_t)(a->last - c->data);
@@ -197,7 +217,7 @@ void *arena_realloc(arena *a, void *p, size_t old_n, size_t new_n)
 char *arena_strndup(arena *a, const char *s, size_t n)
 {
     if (n == SIZE_MAX)
-        return NULL;
+        return arena_refuse(a, true);
     char *p = arena_alloc(a, n + 1);
     if (!p)
         return NULL;
@@ -221,7 +241,7 @@ void *arena_bump_alloc(void *bump, size_t size)
     size_t rs = (size + 7) & ~(size_t)7;
     if (rs < size) {
         b->refused = 1;
-        return NULL;
+        return arena_refuse(b->a, true);
     }
     if (rs <= b->left) {
         void *p = b->cur;

@@ -3,13 +3,16 @@
  *
  * An arena owns a chain of blocks. Everything allocated from it is freed at
  * once by arena_reset() or arena_destroy(). An allocation that would take the
- * arena past its cap returns NULL instead of aborting: callers turn that into
- * SONDE_ERR_LIMIT / SONDE_ERR_NOMEM. Not thread-safe: one owner at a time
+ * arena past its cap returns NULL instead of aborting, as does one malloc
+ * refuses; arena_cap_hit() tells the two apart, so that callers answer
+ * SONDE_ERR_LIMIT (permanent: the request is too big) for the first and
+ * SONDE_ERR_NOMEM (transient) for the second. Not thread-safe: one owner at a time
  * (ownership may move between threads through a ring).
  */
 #ifndef SONDE_CORE_ARENA_H
 #define SONDE_CORE_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct arena arena;
@@ -31,6 +34,14 @@ char *arena_strndup(arena *a, const char *s, size_t n);
 void arena_reset(arena *a);
 /* Bytes handed out so far (not counting block slack). */
 size_t arena_used(const arena *a);
+/* The cap (SIZE_MAX when created with 0). */
+size_t arena_cap(const arena *a);
+/* Why the most recent refused allocation (NULL from arena_alloc, _calloc,
+ * _realloc, _strndup or arena_bump_alloc) was refused: true when it would
+ * have passed the cap (or its size overflowed, which no cap admits), false
+ * when malloc failed. Only meaningful after a refusal; successful
+ * allocations leave it alone; arena_reset() clears it. */
+bool arena_cap_hit(const arena *a);
 
 /* A bump allocator over an arena for libraries that make many small
  * allocations (protobuf-c makes one per message, string and repeated array):
@@ -38,8 +49,9 @@ size_t arena_used(const arena *a);
  * rounded to 8 bytes (enough for pointers, doubles and int64). Frees are
  * no-ops: the arena goes at once. The two callbacks have the shape of
  * protobuf-c's ProtobufCAllocator {alloc, free, allocator_data = &bump}.
- * refused is set when the arena cap said no, so a failed unpack can be told
- * apart from bad input. */
+ * refused is set when the arena said no (cap or malloc; arena_cap_hit() on
+ * the arena tells which), so a failed unpack can be told apart from bad
+ * input. */
 #define ARENA_BUMP_CHUNK (16u << 10)
 
 typedef struct arena_bump {

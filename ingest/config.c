@@ -111,7 +111,7 @@ void ingest_config_usage(FILE *out, const char *argv0)
         "  --max-body-size BYTES      largest request body as sent, compressed (default 32MiB)\n"
         "  --max-decoded-size BYTES   largest decompressed remote-write body (default 64MiB)\n"
         "  --max-header-size BYTES    largest request line + headers (default 64KiB)\n"
-        "  --max-inflight-bytes BYTES memory of remote writes being decoded or committed, all\n"
+        "  --max-inflight-bytes BYTES memory of remote writes from decode until applied, all\n"
         "                             connections together (decoded form + body); above it\n"
         "                             writes get 503 + Retry-After: 1 (default 1GiB)\n"
         "  --idle-timeout DUR         close keep-alive connections idle this long (default 5m)\n"

@@ -52,8 +52,8 @@ typedef struct ingest_ctx {
     rw_limits rwl;
     ingest_net **nets;
     unsigned nnets;
-    /* bytes of remote-write requests between decode and their done callback
-     * (decoded arena + body), all net threads; see router.c */
+    /* bytes of remote-write requests from decode until storage freed their
+     * batch (decoded arena + body), all net threads; see router.c */
     _Atomic uint64_t inflight_bytes;
 } ingest_ctx;
 
@@ -73,10 +73,6 @@ typedef struct ingest_req {
     sonde_status write_status;
     bool write_duplicate;
     size_t write_samples;
-    /* charged to *inflight (ingest_ctx.inflight_bytes) until the write's
-     * done callback; 0 when nothing is charged */
-    uint64_t inflight_charge;
-    _Atomic uint64_t *inflight;
 } ingest_req;
 
 /* ---- request.c ---- */
@@ -106,6 +102,10 @@ ingest_route ingest_router_dispatch(ingest_ctx *ctx, ingest_req *r);
  * capped for protobuf-c's tree, which takes 6-7x the decoded bytes for
  * typical requests (more with very short strings). NULL on OOM. */
 arena *ingest_router_rw_arena(const rw_limits *lim);
+/* Answers a remote write whose rw_decode failed with st and message err:
+ * 413 for SONDE_ERR_LIMIT, 503 + Retry-After: 1 for SONDE_ERR_NOMEM (malloc
+ * failed: transient), else 400. */
+void ingest_router_decode_failed(ingest_ctx *ctx, ingest_req *r, sonde_status st, const char *err);
 /* Net thread, when an async request comes back: turns a write's storage
  * status into the response. */
 void ingest_router_finish(ingest_ctx *ctx, ingest_req *r);

@@ -157,8 +157,9 @@ void ingest_metrics_write(ingest_metrics *m, ingest_ctx *ctx, buf *out)
                "# HELP sonde_query_queue_length Queries waiting for a worker.\n"
                "# TYPE sonde_query_queue_length gauge\n"
                "sonde_query_queue_length %zu\n"
-               "# HELP sonde_ingest_inflight_bytes Remote-write memory between decode and commit "
-               "(decoded form + body), counted against --max-inflight-bytes.\n"
+               "# HELP sonde_ingest_inflight_bytes Remote-write memory from decode until the "
+               "aggregator applied it (decoded form + body), counted against "
+               "--max-inflight-bytes.\n"
                "# TYPE sonde_ingest_inflight_bytes gauge\n"
                "sonde_ingest_inflight_bytes %llu\n",
                conns, queue, ctx->workers ? ingest_workers_queue_length(ctx->workers) : 0,

@@ -6,18 +6,19 @@
  *
  * In-flight budget (--max-inflight-bytes): a decoded remote write charges
  * arena_used(decoded) + body length to ctx->inflight_bytes from the end of its
- * decode until its done callback, i.e. decode + commit queue + commit. The
- * decoded arena then lives on in the aggregator shards' queues until they
- * applied it; storage.h has no hook that says when, so that part is NOT
- * covered. Over budget: 503 + Retry-After: 1 (reason "overload"). A request
- * is always admitted when nothing else is in flight, so one request larger
- * than the budget cannot be refused forever.
+ * decode until storage frees its batch (storage_batch_set_release), i.e.
+ * decode + commit queue + commit + the aggregator shards' queues. The charge
+ * lives in a small malloc'd record owned by that hook, not in the
+ * ingest_req, which may be freed first. Over budget: 503 + Retry-After: 1
+ * (reason "overload"). A request is always admitted when nothing else is in
+ * flight, so one request larger than the budget cannot be refused forever.
  *
  * Threads: dispatch and finish run on the net thread that owns the request;
- * router_write_done runs on storage's committer thread, releases the charge
- * and hands the request back.
+ * router_write_done runs on storage's committer thread and hands the request
+ * back; router_charge_release runs wherever storage frees the batch.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -51,38 +52,67 @@ static void router_write_reject(ingest_ctx *ctx, ingest_req *r, const char *reas
               status, reason, msg);
 }
 
-/* Charges n bytes to the in-flight budget; false (nothing charged) when that
- * would pass --max-inflight-bytes while other writes are in flight. */
-static bool router_inflight_charge(ingest_ctx *ctx, ingest_req *r, uint64_t n)
+/* One write's charge to the in-flight budget; owned by its batch's release
+ * hook once the batch exists. */
+typedef struct router_charge {
+    _Atomic uint64_t *counter; /* ingest_ctx.inflight_bytes: outlives storage */
+    uint64_t n;
+} router_charge;
+
+/* Charges n bytes to the in-flight budget; NULL (nothing charged) when that
+ * would pass --max-inflight-bytes while other writes are in flight, or when
+ * the record cannot be allocated (*oom set). */
+static router_charge *router_inflight_charge(ingest_ctx *ctx, uint64_t n, bool *oom)
 {
+    *oom = false;
+    router_charge *c = malloc(sizeof *c);
+    if (!c) {
+        *oom = true;
+        return NULL;
+    }
     uint64_t max = ctx->cfg->max_inflight_bytes;
     uint64_t cur = atomic_load(&ctx->inflight_bytes);
     do {
-        if (cur != 0 && (cur + n < cur || cur + n > max))
-            return false;
+        if (cur != 0 && (cur + n < cur || cur + n > max)) {
+            free(c);
+            return NULL;
+        }
     } while (!atomic_compare_exchange_weak(&ctx->inflight_bytes, &cur, cur + n));
-    r->inflight = &ctx->inflight_bytes;
-    r->inflight_charge = n;
-    return true;
+    c->counter = &ctx->inflight_bytes;
+    c->n = n;
+    return c;
 }
 
-/* Any thread; idempotent. */
-static void router_inflight_release(ingest_req *r)
+/* Any thread (storage's release hook, or the net thread when the batch never
+ * came to be); frees the record. */
+static void router_charge_release(void *arg)
 {
-    if (r->inflight && r->inflight_charge)
-        atomic_fetch_sub(r->inflight, r->inflight_charge);
-    r->inflight_charge = 0;
-    r->inflight = NULL;
+    router_charge *c = arg;
+    atomic_fetch_sub(c->counter, c->n);
+    free(c);
 }
 
 static void router_write_done(void *arg, sonde_status st, bool duplicate)
 {
     ingest_req *r = arg;
-    /* before handing r back: the net thread may free it at once */
-    router_inflight_release(r);
+    /* the budget is released later, when storage frees the batch */
     r->write_status = st;
     r->write_duplicate = duplicate;
     ingest_net_complete(r);
+}
+
+void ingest_router_decode_failed(ingest_ctx *ctx, ingest_req *r, sonde_status st, const char *err)
+{
+    if (st == SONDE_ERR_LIMIT) {
+        router_write_reject(ctx, r, "too_large", 413, err[0] ? err : "request too large");
+    } else if (st == SONDE_ERR_NOMEM) {
+        /* transient: Prometheus drops a 413 batch for good, but retries a 503 */
+        router_write_reject(ctx, r, "overload", 503,
+                            err[0] ? err : "out of memory decoding the request; retry");
+        r->resp.retry_after_s = 1;
+    } else {
+        router_write_reject(ctx, r, "invalid", 400, err[0] ? err : "invalid request");
+    }
 }
 
 arena *ingest_router_rw_arena(const rw_limits *lim)
@@ -135,13 +165,7 @@ static ingest_route router_write(ingest_ctx *ctx, ingest_req *r)
     sonde_status st = rw_decode(dec, req->body, req->body_len, &ctx->rwl, &res, err, sizeof err);
     if (st != SONDE_OK) {
         arena_destroy(dec);
-        if (st == SONDE_ERR_LIMIT)
-            router_write_reject(ctx, r, "too_large", 413, err[0] ? err : "request too large");
-        else if (st == SONDE_ERR_NOMEM)
-            router_write_reject(ctx, r, "too_large", 413,
-                                err[0] ? err : "decoded request exceeds the memory limit");
-        else
-            router_write_reject(ctx, r, "invalid", 400, err[0] ? err : "invalid request");
+        ingest_router_decode_failed(ctx, r, st, err);
         return INGEST_ROUTE_DONE;
     }
     if (res.nseries == 0 || res.nsamples == 0) {
@@ -149,35 +173,44 @@ static ingest_route router_write(ingest_ctx *ctx, ingest_req *r)
         r->resp.status = 204;
         return INGEST_ROUTE_DONE;
     }
-    if (!router_inflight_charge(ctx, r, (uint64_t)arena_used(dec) + req->body_len)) {
+    bool oom;
+    router_charge *chg =
+        router_inflight_charge(ctx, (uint64_t)arena_used(dec) + req->body_len, &oom);
+    if (!chg) {
         arena_destroy(dec);
-        router_write_reject(ctx, r, "overload", 503,
-                            "too much remote-write data in flight (--max-inflight-bytes); retry");
+        if (oom)
+            router_write_reject(ctx, r, "overload", 503, "out of memory");
+        else
+            router_write_reject(
+                ctx, r, "overload", 503,
+                "too much remote-write data in flight (--max-inflight-bytes); retry");
         r->resp.retry_after_s = 1;
         return INGEST_ROUTE_DONE;
     }
     if (!ingest_net_reserve(r->net)) {
-        router_inflight_release(r);
         arena_destroy(dec);
+        router_charge_release(chg);
         router_write_reject(ctx, r, "overload", 503, "too many writes in flight; retry");
         r->resp.retry_after_s = 1;
         return INGEST_ROUTE_DONE;
     }
     storage_batch *b = storage_batch_create(req->tenant, STORAGE_BATCH_REMOTE_WRITE_V1, req->body,
                                             req->body_len, dec, res.series, res.nseries);
-    if (!b) {
-        router_inflight_release(r);
+    if (!b) { /* dec is freed */
+        router_charge_release(chg);
         ingest_net_unreserve(r->net);
         router_write_reject(ctx, r, "overload", 503, "out of memory");
         r->resp.retry_after_s = 1;
         return INGEST_ROUTE_DONE;
     }
+    /* from here on the batch owns the charge, whatever becomes of it */
+    storage_batch_set_release(b, router_charge_release, chg);
     r->async_write = true;
     r->write_samples = res.nsamples;
     /* on SONDE_OK the request belongs to the committer until router_write_done */
     st = storage_submit(ctx->st, b, router_write_done, r);
     if (st != SONDE_OK) {
-        router_inflight_release(r); /* storage destroyed the batch */
+        /* storage destroyed the batch, which released the charge */
         r->async_write = false;
         ingest_net_unreserve(r->net);
         ingest_metrics_rejected(ctx->metrics, "overload", res.nsamples);

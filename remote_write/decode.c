@@ -9,8 +9,10 @@
  *      bytes) are checked by walking the protobuf wire format first, without
  *      allocating. The walk also rejects malformed framing early.
  *   3. protobuf-c unpack with the arena as ProtobufCAllocator (frees are
- *      no-ops; the arena goes at once). An allocation refused by the arena cap
- *      makes unpack fail; we report that as SONDE_ERR_NOMEM, not as bad input.
+ *      no-ops; the arena goes at once). A refused allocation makes unpack
+ *      fail; we report it as SONDE_ERR_LIMIT when the arena cap refused it
+ *      (permanent: the request is too big; HTTP 413) and as SONDE_ERR_NOMEM
+ *      when malloc did (transient; 503), never as bad input (rw_alloc_failed).
  *      Label names and values are declared `bytes` in remote.proto so that we
  *      get exact lengths (no strlen, embedded NULs preserved).
  *   4. validation, as Prometheus 3 does (UTF-8 names, not the legacy charset):
@@ -363,6 +365,19 @@ static int rw_name_cmp(const sonde_label *a, const sonde_label *b)
     return (a->name_len > b->name_len) - (a->name_len < b->name_len);
 }
 
+/* An arena allocation returned NULL: the arena cap (LIMIT, the message names
+ * the cap) or malloc (NOMEM). what: which part of the request. */
+static sonde_status rw_alloc_failed(const arena *a, char *err, size_t errlen, const char *what)
+{
+    if (arena_cap_hit(a)) {
+        rw_err(err, errlen, "%s: request exceeds the decode memory cap of %zu bytes", what,
+               arena_cap(a));
+        return SONDE_ERR_LIMIT;
+    }
+    rw_err(err, errlen, "%s: out of memory decoding the request", what);
+    return SONDE_ERR_NOMEM;
+}
+
 static sonde_status rw_series_convert(arena *a, const Prometheus__TimeSeries *ts, size_t idx,
                                       sonde_series *out, bool *sorted, char *err, size_t errlen)
 {
@@ -371,8 +386,9 @@ static sonde_status rw_series_convert(arena *a, const Prometheus__TimeSeries *ts
     size_t n = ts->n_labels;
     sonde_label *ls = arena_alloc(a, n * sizeof(*ls));
     if (!ls && n) {
-        rw_err(err, errlen, "request exceeds the memory cap (series %zu)", idx);
-        return SONDE_ERR_NOMEM;
+        char what[48];
+        snprintf(what, sizeof what, "series %zu", idx);
+        return rw_alloc_failed(a, err, errlen, what);
     }
     for (size_t i = 0; i < n; i++) {
         const Prometheus__Label *l = ts->labels[i];
@@ -439,8 +455,9 @@ static sonde_status rw_series_convert(arena *a, const Prometheus__TimeSeries *ts
     if (ts->n_samples) {
         ss = arena_alloc(a, ts->n_samples * sizeof(*ss));
         if (!ss) {
-            rw_err(err, errlen, "request exceeds the memory cap (series %zu)", idx);
-            return SONDE_ERR_NOMEM;
+            char what[48];
+            snprintf(what, sizeof what, "series %zu", idx);
+            return rw_alloc_failed(a, err, errlen, what);
         }
     }
     for (size_t i = 0; i < ts->n_samples; i++) {
@@ -500,6 +517,8 @@ sonde_status rw_decode(arena *a, const uint8_t *body, size_t len, const rw_limit
     size_t rawlen;
     sonde_status st = rw_snappy_decode(a, body, len, limits->max_decoded, &raw, &rawlen, err,
                                        errlen);
+    if (st == SONDE_ERR_NOMEM) /* its buffer was refused: by the cap or by malloc */
+        return rw_alloc_failed(a, err, errlen, "snappy");
     if (st != SONDE_OK)
         return st;
     st = rw_prescan(raw, rawlen, limits, err, errlen);
@@ -512,8 +531,9 @@ sonde_status rw_decode(arena *a, const uint8_t *body, size_t len, const rw_limit
     Prometheus__WriteRequest *req = prometheus__write_request__unpack(&alloc, rawlen, raw);
     if (!req) {
         if (actx.refused) {
-            rw_err(err, errlen, "request of %zu decoded bytes exceeds the memory cap", rawlen);
-            return SONDE_ERR_NOMEM;
+            char what[64];
+            snprintf(what, sizeof what, "protobuf (%zu decoded bytes)", rawlen);
+            return rw_alloc_failed(a, err, errlen, what);
         }
         rw_err(err, errlen, "protobuf: malformed WriteRequest");
         return SONDE_ERR_INVALID;
@@ -523,8 +543,9 @@ sonde_status rw_decode(arena *a, const uint8_t *body, size_t len, const rw_limit
     if (req->n_timeseries) {
         series = arena_alloc(a, req->n_timeseries * sizeof(*series));
         if (!series) {
-            rw_err(err, errlen, "request exceeds the memory cap (%zu series)", req->n_timeseries);
-            return SONDE_ERR_NOMEM;
+            char what[48];
+            snprintf(what, sizeof what, "%zu series", req->n_timeseries);
+            return rw_alloc_failed(a, err, errlen, what);
         }
     }
     size_t k = 0;

@@ -10,8 +10,9 @@
  * Stale-marker NaNs are preserved bit-exact.
  *
  * Thread: any (pure function of its inputs). Errors: SONDE_ERR_LIMIT (size
- * caps), SONDE_ERR_INVALID (snappy, protobuf or validation), SONDE_ERR_NOMEM
- * (arena cap). err receives a message naming the offending series/label.
+ * caps, including the arena's cap), SONDE_ERR_INVALID (snappy, protobuf or
+ * validation), SONDE_ERR_NOMEM (malloc failed: transient, worth a retry).
+ * err receives a message naming the offending series/label or the cap.
  */
 #ifndef SONDE_REMOTE_WRITE_H
 #define SONDE_REMOTE_WRITE_H

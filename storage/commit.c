@@ -14,7 +14,9 @@
  * commit_ms BE8, payload.
  *
  * Ownership: a submitted batch belongs to the committer; after commit it is
- * immutable and refcounted by the shards; the last shard frees it.
+ * immutable and refcounted by the shards; the last shard frees it. Every
+ * batch is freed in storage_batch_destroy, which then runs its release hook
+ * (storage_batch_set_release).
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -65,12 +67,26 @@ storage_batch *storage_batch_create(const char *tenant, storage_batch_kind kind,
     return b;
 }
 
+void storage_batch_set_release(storage_batch *b, void (*fn)(void *ctx), void *ctx)
+{
+    if (!b)
+        return;
+    b->release = fn;
+    b->release_ctx = ctx;
+}
+
+/* Every batch ends here exactly once (directly, or through the last unref),
+ * so the release hook runs exactly once, after the decoded data is gone. */
 void storage_batch_destroy(storage_batch *b)
 {
     if (!b)
         return;
+    void (*release)(void *) = b->release;
+    void *rctx = b->release_ctx;
     arena_destroy(b->decoded);
     free(b);
+    if (release)
+        release(rctx);
 }
 
 void storage_batch_unref(storage_batch *b)

@@ -87,6 +87,17 @@ storage_batch *storage_batch_create(const char *tenant, storage_batch_kind kind,
                                     size_t nseries);
 void storage_batch_destroy(storage_batch *b); /* only for a batch never submitted */
 
+/* Sets a hook that says when the batch's memory is gone, so that a caller can
+ * account for decoded data until then (ingest's --max-inflight-bytes). fn is
+ * called exactly once, with ctx, on whatever thread frees the batch's decoded
+ * data: after the last aggregator shard applied it (or storage_close dropped
+ * it), or when a batch that is never applied is destroyed (storage_submit
+ * refused it, duplicate, failed commit, storage_batch_destroy). That may be
+ * inside storage_submit on the caller's thread, before or after the done
+ * callback. fn must be quick and thread-safe and must not call into storage.
+ * Set it before storage_submit; NULL fn: no hook. */
+void storage_batch_set_release(storage_batch *b, void (*fn)(void *ctx), void *ctx);
+
 /* Queues the batch for group commit. On SONDE_OK the callback will run exactly
  * once. On SONDE_ERR_OVERLOAD (ring full) or SONDE_ERR_CANCELED (closing) the
  * batch is destroyed and the callback never runs. */

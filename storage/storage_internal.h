@@ -126,6 +126,8 @@ struct storage_batch {
     int64_t submit_ns;
     storage_done_fn fn;
     void *ctx;
+    void (*release)(void *ctx); /* storage_batch_set_release: after decoded is freed */
+    void *release_ctx;
 };
 
 void storage_batch_unref(storage_batch *b);

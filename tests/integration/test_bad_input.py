@@ -450,8 +450,16 @@ def inflight_budget():
         sl.check(len(res) == 80 and not bad, "writes under --max-inflight-bytes 1: %d answers, "
                  "unexpected: %r" % (len(res), bad[:5]))
         sl.check(any(r[0] == 204 for r in res), "no write accepted under --max-inflight-bytes 1")
-        _, _, m = sl.http_request("GET", srv.base + "/metrics")
-        gauge = [ln for ln in m.decode().splitlines() if ln.startswith("sonde_ingest_inflight_bytes ")]
+        # the charge is released once the aggregator applied each batch, a
+        # moment after its 204: poll, bounded
+        gauge = None
+        for _ in range(50):
+            _, _, m = sl.http_request("GET", srv.base + "/metrics")
+            gauge = [ln for ln in m.decode().splitlines()
+                     if ln.startswith("sonde_ingest_inflight_bytes ")]
+            if gauge == ["sonde_ingest_inflight_bytes 0"]:
+                break
+            time.sleep(0.1)
         sl.check_eq(gauge, ["sonde_ingest_inflight_bytes 0"], "in-flight bytes after all writes")
         print("  ok  80 concurrent writes: %d x 204, %d x 503 + Retry-After"
               % (sum(r[0] == 204 for r in res), sum(r[0] == 503 for r in res)), flush=True)

@@ -42,6 +42,66 @@ static void test_cap(void)
     arena_destroy(NULL);
 }
 
+/* AddressSanitizer aborts on an allocation this large unless told to return
+ * NULL like malloc does; test_cap_vs_malloc needs the NULL. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
+
+/* arena_cap_hit: a refusal by the cap (permanent: 413) vs malloc failing
+ * (transient: 503). */
+static void test_cap_vs_malloc(void)
+{
+    arena *a = arena_create(256, 1000);
+    CHECK(!arena_cap_hit(a));
+    CHECK_EQ_INT(arena_cap(a), 1000);
+    CHECK(arena_alloc(a, 2000) == NULL);
+    CHECK(arena_cap_hit(a));
+    CHECK(arena_alloc(a, 64) != NULL); /* a success leaves the reason alone */
+    CHECK(arena_cap_hit(a));
+    CHECK(arena_calloc(a, SIZE_MAX / 2, 4) == NULL);
+    CHECK(arena_cap_hit(a));
+    CHECK(arena_strndup(a, "x", SIZE_MAX) == NULL);
+    CHECK(arena_cap_hit(a));
+    arena_reset(a);
+    CHECK(!arena_cap_hit(a));
+    arena_destroy(a);
+
+    /* uncapped: a request malloc cannot satisfy is refused, not by the cap */
+    a = arena_create(256, 0);
+    CHECK_EQ_INT(arena_cap(a) == SIZE_MAX, 1);
+    CHECK(arena_alloc(a, 100) != NULL);
+    CHECK(arena_alloc(a, SIZE_MAX / 2) == NULL);
+    CHECK(!arena_cap_hit(a));
+    CHECK(arena_alloc(a, 100) != NULL); /* still usable */
+    /* a capped arena whose cap is above what malloc gives: malloc's refusal */
+    arena *b = arena_create(256, SIZE_MAX / 2 + 4096);
+    CHECK(arena_alloc(b, SIZE_MAX / 2) == NULL);
+    CHECK(!arena_cap_hit(b));
+    CHECK(arena_alloc(b, SIZE_MAX / 2 + 8192) == NULL);
+    CHECK(arena_cap_hit(b));
+    arena_destroy(b);
+
+    /* through arena_bump (protobuf-c's allocator): refused + the reason */
+    arena_bump bump;
+    arena_bump_init(&bump, a);
+    CHECK(arena_bump_alloc(&bump, 24) != NULL);
+    CHECK(!bump.refused);
+    CHECK(arena_bump_alloc(&bump, SIZE_MAX / 2) == NULL);
+    CHECK(bump.refused);
+    CHECK(!arena_cap_hit(a));
+    arena_destroy(a);
+
+    a = arena_create(256, 4096);
+    arena_bump_init(&bump, a);
+    CHECK(arena_bump_alloc(&bump, 8192) == NULL);
+    CHECK(bump.refused);
+    CHECK(arena_cap_hit(a));
+    arena_destroy(a);
+}
+
 static void test_realloc(void)
 {
     arena *a = arena_create(1024, 0);
@@ -90,6 +150,7 @@ int main(void)
 {
     RUN(test_alignment);
     RUN(test_cap);
+    RUN(test_cap_vs_malloc);
     RUN(test_realloc);
     RUN(test_reset);
     return TEST_DONE();

@@ -150,7 +150,6 @@ static void test_dispatch(void)
     CHECK_EQ_INT(ingest_router_dispatch(&ctx, w), INGEST_ROUTE_DONE);
     CHECK_EQ_INT(w->resp.status, 503);
     CHECK_EQ_INT(w->resp.retry_after_s, 1);
-    CHECK_EQ_INT(w->inflight_charge, 0);
     buf_putc(&w->resp.body, '\0');
     CHECK(strstr(w->resp.body.data, "--max-inflight-bytes") != NULL);
     ingest_req_destroy(w);
@@ -164,6 +163,50 @@ static void test_dispatch(void)
     ingest_metrics_destroy(ctx.metrics);
 }
 
+/* rw_decode failures: a cap is permanent (413, Prometheus drops the batch),
+ * malloc failing is not (503 + Retry-After, Prometheus retries). */
+static void test_decode_failed(void)
+{
+    ingest_config cfg;
+    ingest_config_defaults(&cfg);
+    ingest_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.cfg = &cfg;
+    ctx.metrics = ingest_metrics_create();
+
+    ingest_req *r = mkreq(HTTP_METHOD_POST, "/api/v1/write", NULL, NULL, NULL);
+    ingest_router_decode_failed(&ctx, r, SONDE_ERR_LIMIT,
+                                "request exceeds the decode memory cap of 1000 bytes");
+    CHECK_EQ_INT(r->resp.status, 413);
+    CHECK_EQ_INT(r->resp.retry_after_s, 0);
+    buf_putc(&r->resp.body, '\0');
+    CHECK(strstr(r->resp.body.data, "memory cap of 1000 bytes") != NULL);
+    ingest_req_destroy(r);
+
+    r = mkreq(HTTP_METHOD_POST, "/api/v1/write", NULL, NULL, NULL);
+    ingest_router_decode_failed(&ctx, r, SONDE_ERR_NOMEM, "");
+    CHECK_EQ_INT(r->resp.status, 503);
+    CHECK_EQ_INT(r->resp.retry_after_s, 1);
+    buf out;
+    buf_init(&out, 4096);
+    CHECK_EQ_INT(ingest_resp_serialize_h1(&r->resp, true, false, "d", &out), 0);
+    CHECK(strstr(out.data, "HTTP/1.1 503 ") == out.data);
+    CHECK(strstr(out.data, "Retry-After: 1\r\n") != NULL);
+    CHECK(strstr(out.data, "out of memory") != NULL);
+    buf_fini(&out);
+    ingest_req_destroy(r);
+
+    r = mkreq(HTTP_METHOD_POST, "/api/v1/write", NULL, NULL, NULL);
+    ingest_router_decode_failed(&ctx, r, SONDE_ERR_INVALID, "protobuf: malformed WriteRequest");
+    CHECK_EQ_INT(r->resp.status, 400);
+    ingest_req_destroy(r);
+
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_GET, "/metrics", NULL, NULL, NULL),
+                       "sonde_remote_write_requests_rejected_total{reason=\"too_large\"} 1"),
+                 200);
+    ingest_metrics_destroy(ctx.metrics);
+}
+
 int main(void)
 {
     RUN(test_default_tenant);
@@ -171,5 +214,6 @@ int main(void)
     RUN(test_invalid_tenants);
     RUN(test_status_reasons);
     RUN(test_dispatch);
+    RUN(test_decode_failed);
     return TEST_DONE();
 }
