@@ -63,15 +63,51 @@ double query_quantile(double q, double *vals, size_t n)
     return vals[(size_t)lower] * (1 - w) + vals[(size_t)upper] * w;
 }
 
-/* true when a should rank before b for topk (NaN ranks last). */
-static bool top_better(double a, double b, bool top)
+/* Prometheus' vectorByValueHeap (topk) / vectorByReverseValueHeap (bottomk)
+ * Less: a NaN is always "less" (worst); otherwise a < b (topk), a > b (bottomk). */
+static bool agg_heap_less(double a, double b, bool top)
 {
     if (isnan(a))
-        return false;
-    if (isnan(b))
         return true;
-    return top ? a > b : a < b;
+    return top ? a < b : a > b;
 }
+
+#define AGG_HV(i) (in->series[h[(i)]].v[step])
+
+/* Go container/heap up() and down() over member indexes h[0..n). */
+static void agg_heap_up(const query_value *in, size_t step, bool top, size_t *h, size_t j)
+{
+    while (j > 0) {
+        size_t i = (j - 1) / 2;
+        if (!agg_heap_less(AGG_HV(j), AGG_HV(i), top))
+            break;
+        size_t t = h[i];
+        h[i] = h[j];
+        h[j] = t;
+        j = i;
+    }
+}
+
+static bool agg_heap_down(const query_value *in, size_t step, bool top, size_t *h, size_t n)
+{
+    size_t i = 0;
+    for (;;) {
+        size_t j = 2 * i + 1;
+        if (j >= n)
+            break;
+        if (j + 1 < n && agg_heap_less(AGG_HV(j + 1), AGG_HV(j), top))
+            j++;
+        if (!agg_heap_less(AGG_HV(j), AGG_HV(i), top))
+            break;
+        size_t t = h[i];
+        h[i] = h[j];
+        h[j] = t;
+        i = j;
+    }
+    return i > 0;
+}
+
+#undef AGG_HV
 
 /* Orders series by rank key (insertion sort: k is small in practice). */
 static void agg_rank_sort(query_value *v, size_t *rank)
@@ -154,26 +190,33 @@ static sonde_status agg_select_k(query_eval_ctx *c, const query_node *n, const q
                         chosen[nch++] = members[m];
                 }
             } else {
+                /* Prometheus' exact algorithm (engine.go aggregationK with Go's
+                 * container/heap), so that ties between equal values pick the
+                 * same series: a heap of up to k members with the worst on top;
+                 * a new member replaces the top only when strictly better. */
                 bool top = op == QAGG_TOPK;
-                /* selection by insertion into a sorted prefix of size k */
                 for (size_t m = 0; m < nmem; m++) {
                     double v = in->series[members[m]].v[step];
                     if ((int64_t)nch < k) {
-                        size_t pos = nch++;
-                        while (pos > 0 && top_better(v, in->series[chosen[pos - 1]].v[step], top)) {
-                            chosen[pos] = chosen[pos - 1];
-                            pos--;
-                        }
-                        chosen[pos] = members[m];
-                    } else if (nch > 0 && top_better(v, in->series[chosen[nch - 1]].v[step], top)) {
-                        size_t pos = nch - 1;
-                        while (pos > 0 && top_better(v, in->series[chosen[pos - 1]].v[step], top)) {
-                            chosen[pos] = chosen[pos - 1];
-                            pos--;
-                        }
-                        chosen[pos] = members[m];
+                        chosen[nch++] = members[m];
+                        agg_heap_up(in, step, top, chosen, nch - 1);
+                    } else if (nch > 0 && !isnan(v) &&
+                               agg_heap_less(in->series[chosen[0]].v[step], v, top)) {
+                        /* heap[0] < v, or heap[0] is NaN and v is not */
+                        chosen[0] = members[m];
+                        if (k > 1 && !agg_heap_down(in, step, top, chosen, nch))
+                            agg_heap_up(in, step, top, chosen, 0);
                     }
                 }
+                /* sort.Sort(sort.Reverse(heap)): insertion sort for k <= 12 */
+                for (size_t a = 1; a < nch; a++)
+                    for (size_t b = a; b > 0 && agg_heap_less(in->series[chosen[b - 1]].v[step],
+                                                              in->series[chosen[b]].v[step], top);
+                         b--) {
+                        size_t t = chosen[b];
+                        chosen[b] = chosen[b - 1];
+                        chosen[b - 1] = t;
+                    }
             }
             for (size_t m = 0; m < nch; m++) {
                 res.series[chosen[m]].ok[step] = 1;

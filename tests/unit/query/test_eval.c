@@ -6,6 +6,9 @@
  * and the JSON encoding of results.
  */
 #include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
 
 #include "memsrc.h"
 #include "query/eval_internal.h"
@@ -551,6 +554,117 @@ static void test_topk_order(void)
     mem_fini(&m);
 }
 
+/* topk/bottomk break ties as Prometheus 3 does (engine.go aggregationK: Go's
+ * container/heap, the top overwritten and heap.Fix'ed only by a strictly
+ * better value). Over a=b=c=1, d=e=2 in that order, topk(3) keeps c, d, e;
+ * Prometheus 2.42 (heap.Pop + heap.Push) kept b, d, e, and a "first seen
+ * wins" selection keeps a, d, e. */
+static void test_topk_ties(void)
+{
+    memsrc m;
+    mem_init(&m);
+    const char *names[5] = {"a", "b", "c", "d", "e"};
+    const char *top[5] = {"1 1", "1 1", "1 1", "2 2", "2 2"};
+    const char *bot[5] = {"3 3", "3 3", "3 3", "2 2", "2 2"};
+    for (int i = 0; i < 5; i++) {
+        char sel[64];
+        snprintf(sel, sizeof(sel), "t{s=\"%s\"}", names[i]);
+        mem_load(&m, sel, MIN, top[i]);
+        snprintf(sel, sizeof(sel), "u{s=\"%s\"}", names[i]);
+        mem_load(&m, sel, MIN, bot[i]);
+    }
+    CHECK_EQ_STR(run(&m, "topk(3, t)", 0, MIN, MIN),
+                 "{__name__=\"t\", s=\"c\"} 1@0 1@60\n"
+                 "{__name__=\"t\", s=\"d\"} 2@0 2@60\n"
+                 "{__name__=\"t\", s=\"e\"} 2@0 2@60");
+    CHECK_EQ_STR(run(&m, "bottomk(3, u)", 0, MIN, MIN),
+                 "{__name__=\"u\", s=\"c\"} 3@0 3@60\n"
+                 "{__name__=\"u\", s=\"d\"} 2@0 2@60\n"
+                 "{__name__=\"u\", s=\"e\"} 2@0 2@60");
+    /* a NaN never replaces a NaN on top of the heap: the first two stay */
+    mem_load(&m, "n{s=\"a\"}", MIN, "NaN NaN");
+    mem_load(&m, "n{s=\"b\"}", MIN, "NaN NaN");
+    mem_load(&m, "n{s=\"c\"}", MIN, "NaN NaN");
+    CHECK_EQ_STR(run(&m, "topk(2, n)", 0, MIN, MIN),
+                 "{__name__=\"n\", s=\"a\"} nan@0 nan@60\n"
+                 "{__name__=\"n\", s=\"b\"} nan@0 nan@60");
+    CHECK_EQ_STR(run(&m, "bottomk(2, n)", 0, MIN, MIN),
+                 "{__name__=\"n\", s=\"a\"} nan@0 nan@60\n"
+                 "{__name__=\"n\", s=\"b\"} nan@0 nan@60");
+    /* instant: ranked, ties in the order of Prometheus' sort of the heap
+     * ([c d e] after selection, insertion-sorted descending: d e c) */
+    arena *a = arena_create(1 << 16, 0);
+    const char *q = "topk(3, t)";
+    query_node *root;
+    query_parse_error perr;
+    CHECK_EQ_INT(query_parse(a, q, strlen(q), &root, &perr), SONDE_OK);
+    query_eval_ctx c;
+    memset(&c, 0, sizeof(c));
+    mem_source(&m, &c.src);
+    c.a = a;
+    c.lookback_ms = 5 * MIN;
+    query_value v;
+    CHECK_EQ_INT(query_eval_instant(&c, root, MIN, &v), SONDE_OK);
+    CHECK_EQ_INT(v.nseries, 3);
+    const char *want = "dec";
+    for (size_t i = 0; i < v.nseries && i < 3; i++) {
+        char l[128];
+        query_labels_fmt(l, sizeof(l), v.series[i].labels, v.series[i].nlabels);
+        char exp[64];
+        snprintf(exp, sizeof(exp), "{__name__=\"t\", s=\"%c\"}", want[i]);
+        CHECK_EQ_STR(l, exp);
+    }
+    query_ast_release(root);
+    arena_destroy(a);
+    mem_fini(&m);
+}
+
+/* query_json_float's fast path (at most three round trips) writes exactly what
+ * buf_prom_float's shortest-precision search writes, over [1e-6, 1e21) */
+static void one_float(buf *x, buf *y, double v, int *bad)
+{
+    buf_reset(x);
+    buf_reset(y);
+    query_json_float(x, v);
+    buf_prom_float(y, v);
+    if (strcmp(x->data, y->data) != 0 && (*bad)++ < 5)
+        CHECK_EQ_STR(x->data, y->data);
+}
+
+static void test_json_float_fast(void)
+{
+    buf x, y;
+    buf_init(&x, 128);
+    buf_init(&y, 128);
+    int bad = 0;
+    uint64_t r = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < 100000; i++) {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        double v;
+        uint64_t bits = r;
+        memcpy(&v, &bits, sizeof v);
+        double a = fabs(v);
+        if (isfinite(v) && a >= 1e-6 && a < 1e21)
+            one_float(&x, &y, v, &bad);
+        /* values as rates and counters produce them */
+        one_float(&x, &y, (double)(r % 100000) / 60.0, &bad);
+        one_float(&x, &y, (double)(r % 1000003) / 1000.0, &bad);
+        one_float(&x, &y, (double)(r % 4096) / 7.0 * 1e-3, &bad);
+        one_float(&x, &y, -(double)(r >> 11) * 0x1p-30, &bad);
+        one_float(&x, &y, (double)(r % 1000) * 0.1, &bad);
+    }
+    const double edge[] = {1e-6, 1.0000000000000002e-6, 9.999999999999999e20, 1e20, 0.1, 0.3,
+                           1.0 / 3, 2.0 / 3, 123456789012345678.0, 9007199254740993.0,
+                           4.27109375, 1e15, 999999999999999.9, 0.30000000000000004};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+        one_float(&x, &y, edge[i], &bad);
+    CHECK_EQ_INT(bad, 0);
+    buf_fini(&x);
+    buf_fini(&y);
+}
+
 int main(void)
 {
     RUN(test_increase_rate);
@@ -560,6 +674,7 @@ int main(void)
     RUN(test_range);
     RUN(test_limits);
     RUN(test_json);
+    RUN(test_json_float_fast);
     RUN(test_fill_modifiers);
     RUN(test_extended_range_selectors);
     RUN(test_delayed_name_removal);
@@ -567,5 +682,6 @@ int main(void)
     RUN(test_classic_bucket_functions);
     RUN(test_annotations);
     RUN(test_topk_order);
+    RUN(test_topk_ties);
     return TEST_DONE();
 }
