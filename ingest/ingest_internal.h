@@ -23,6 +23,7 @@
 #include "core/ring.h"
 #include "core/status.h"
 #include "ingest/config.h"
+#include "ingest/otlp/otlp.h"
 #include "query/query.h"
 #include "remote_write/remote_write.h"
 #include "storage/storage.h"
@@ -73,6 +74,12 @@ typedef struct ingest_req {
     sonde_status write_status;
     bool write_duplicate;
     size_t write_samples;
+    /* OTLP/HTTP export (POST /v1/metrics): answered 200 with an
+     * Export*ServiceResponse in otlp_format instead of remote write's 204 */
+    bool otlp;
+    otlp_format otlp_fmt;
+    int64_t otlp_rejected; /* data points refused (partial_success) */
+    const char *otlp_msg;  /* why (in r->arena), NULL when none */
 } ingest_req;
 
 /* ---- request.c ---- */
@@ -106,6 +113,11 @@ arena *ingest_router_rw_arena(const rw_limits *lim);
  * 413 for SONDE_ERR_LIMIT, 503 + Retry-After: 1 for SONDE_ERR_NOMEM (malloc
  * failed: transient), else 400. */
 void ingest_router_decode_failed(ingest_ctx *ctx, ingest_req *r, sonde_status st, const char *err);
+/* Removes the delta-temporality series of a translated OTLP metrics request
+ * (the aggregator does not accumulate deltas yet) from res, and returns how
+ * many data points of the request they came from (delta sums, histograms and
+ * exponential histograms). Live ingest and replay both use it. */
+size_t ingest_otlp_drop_delta(const void *request, otlp_translate_result *res);
 /* Net thread, when an async request comes back: turns a write's storage
  * status into the response. */
 void ingest_router_finish(ingest_ctx *ctx, ingest_req *r);

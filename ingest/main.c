@@ -1,6 +1,6 @@
 /*
  * main.c - the sonde binary: parse flags, open storage (wiring the
- * remote-write decoder in for replay), start the query engine, the query
+ * remote-write and OTLP metrics decoders in for replay), start the query engine, the query
  * worker pool and the net threads, then wait for SIGTERM/SIGINT and shut down
  * in the reverse order.
  *
@@ -29,12 +29,53 @@
 #include "ingest/ingest_internal.h"
 #include "ingest/server.h"
 
-/* storage_decode_fn: replay decodes logged remote-write payloads again. */
+/* Replay of an OTLP metrics batch: the payload is the request as protobuf.
+ * Translated exactly as when it was acknowledged, delta series dropped again. */
+static sonde_status main_replay_otlp_metrics(const void *payload, size_t len, arena **decoded,
+                                             sonde_series **series, size_t *nseries)
+{
+    /* validated when acknowledged: no live limits (the depth cap only guards
+     * protobuf-c's recursion, and is the most decode accepts) */
+    otlp_limits lim = {
+        .max_decoded = SIZE_MAX, .max_depth = 256, .max_attrs = SIZE_MAX, .max_str = SIZE_MAX};
+    arena *a = arena_create(64 * 1024, 0);
+    if (!a)
+        return SONDE_ERR_NOMEM;
+    char err[320] = "";
+    void *rq = NULL;
+    sonde_status st = otlp_request_decode(a, OTLP_SIGNAL_METRICS, OTLP_FORMAT_PROTOBUF, payload,
+                                          len, &lim, &rq, err, sizeof err);
+    otlp_translate_result res;
+    memset(&res, 0, sizeof res);
+    if (st == SONDE_OK) {
+        otlp_translate_config tc;
+        memset(&tc, 0, sizeof tc);
+        st = otlp_metrics_translate(a, rq, &tc, &res);
+        if (st != SONDE_OK)
+            snprintf(err, sizeof err, "translate: %s", res.msg);
+    }
+    if (st != SONDE_OK) {
+        arena_destroy(a);
+        log_warn("ingest.replay_decode_failed", "kind=otlp_metrics status=%s error=\"%s\"",
+                 sonde_status_name(st), err);
+        return st;
+    }
+    ingest_otlp_drop_delta(rq, &res);
+    *decoded = a;
+    *series = res.series;
+    *nseries = res.nseries;
+    return SONDE_OK;
+}
+
+/* storage_decode_fn: replay decodes logged payloads again (remote write and
+ * OTLP metrics). */
 static sonde_status main_replay_decode(void *arg, storage_batch_kind kind, const void *payload,
                                        size_t len, arena **decoded, sonde_series **series,
                                        size_t *nseries)
 {
     (void)arg;
+    if (kind == STORAGE_BATCH_OTLP_METRICS_V1)
+        return main_replay_otlp_metrics(payload, len, decoded, series, nseries);
     if (kind != STORAGE_BATCH_REMOTE_WRITE_V1)
         return SONDE_ERR_UNSUPPORTED;
     /* Logged payloads were validated when they were acknowledged; the live

@@ -33,6 +33,7 @@ typedef struct storage storage;
 
 typedef enum storage_batch_kind {
     STORAGE_BATCH_REMOTE_WRITE_V1 = 1, /* payload: the snappy-compressed WriteRequest as received */
+    STORAGE_BATCH_OTLP_METRICS_V1 = 2, /* payload: ExportMetricsServiceRequest, uncompressed protobuf */
 } storage_batch_kind;
 
 /* Decodes a logged payload again during replay (storage does not know the

@@ -4,6 +4,7 @@
  * HTTP/1.1 response serialisation; and routing decisions that need neither
  * storage nor threads (ingest/router.c).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "ingest/ingest_internal.h"
@@ -207,6 +208,94 @@ static void test_decode_failed(void)
     ingest_metrics_destroy(ctx.metrics);
 }
 
+/* POST /v1/metrics (OTLP/HTTP) up to storage: content type and encoding
+ * checks, decode errors, delta rejection with partial_success; with no
+ * storage open, a valid request gets as far as the 503 before the batch. */
+static int otlp_post(ingest_ctx *ctx, const char *ctype, const char *cenc, const char *body,
+                     const char *expect_body_part, const char **resp_ctype)
+{
+    ingest_req *r = mkreq(HTTP_METHOD_POST, "/v1/metrics", NULL, ctype, cenc);
+    r->http.body = (const uint8_t *)body;
+    r->http.body_len = strlen(body);
+    CHECK_EQ_INT(ingest_router_dispatch(ctx, r), INGEST_ROUTE_DONE);
+    int status = r->resp.status;
+    if (resp_ctype)
+        *resp_ctype = r->resp.content_type;
+    buf_putc(&r->resp.body, '\0');
+    if (expect_body_part && !(r->resp.body.data && strstr(r->resp.body.data, expect_body_part))) {
+        CHECK(!"response body");
+        fprintf(stderr, "  body: %s\n", r->resp.body.data ? r->resp.body.data : "(none)");
+    }
+    ingest_req_destroy(r);
+    return status;
+}
+
+static void test_otlp_metrics(void)
+{
+    ingest_config cfg;
+    ingest_config_defaults(&cfg);
+    ingest_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.cfg = &cfg;
+    ctx.metrics = ingest_metrics_create();
+    rw_limits_defaults(&ctx.rwl);
+    const char *gauge =
+        "{\"resourceMetrics\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+        "\"value\":{\"stringValue\":\"svc\"}}]},\"scopeMetrics\":[{\"metrics\":[{\"name\":"
+        "\"g\",\"gauge\":{\"dataPoints\":[{\"timeUnixNano\":\"1700000000000000000\","
+        "\"asDouble\":1.5}]}}]}]}]}";
+    const char *delta =
+        "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":\"d\",\"sum\":"
+        "{\"aggregationTemporality\":1,\"isMonotonic\":true,\"dataPoints\":[{"
+        "\"timeUnixNano\":\"1700000000000000000\",\"asInt\":\"3\"},{"
+        "\"timeUnixNano\":\"1700000001000000000\",\"asInt\":\"4\"}]}}]}]}]}";
+    const char *ct = NULL;
+
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_GET, "/v1/metrics", NULL, NULL, NULL), NULL), 405);
+    CHECK_EQ_INT(otlp_post(&ctx, NULL, NULL, gauge, "Content-Type", NULL), 415);
+    CHECK_EQ_INT(otlp_post(&ctx, "text/plain", NULL, gauge, "Content-Type", NULL), 415);
+    CHECK_EQ_INT(otlp_post(&ctx, "application/jsonx", NULL, gauge, "Content-Type", NULL), 415);
+    CHECK_EQ_INT(otlp_post(&ctx, "application/json", "br", gauge, "Content-Encoding", NULL), 415);
+    CHECK_EQ_INT(otlp_post(&ctx, "application/json", "snappy", gauge, "Content-Encoding", NULL),
+                 415);
+    CHECK_EQ_INT(otlp_post(&ctx, "application/json", NULL, "{\"resourceMetrics\": [", "JSON", NULL),
+                 400);
+    CHECK_EQ_INT(otlp_post(&ctx, "application/json", NULL, "{\"resourceMetrics\": 1}",
+                           "resourceMetrics", NULL),
+                 400);
+    CHECK_EQ_INT(otlp_post(&ctx, "application/x-protobuf", NULL, "\xff\xff", "protobuf", NULL),
+                 400);
+    CHECK_EQ_INT(otlp_post(&ctx, "application/json", "gzip", gauge, "gzip", NULL), 400);
+    /* valid: decoded and translated, then refused only because storage is closed */
+    CHECK_EQ_INT(otlp_post(&ctx, "application/json; charset=utf-8", "identity", gauge,
+                           "storage is not open", NULL),
+                 503);
+    CHECK_EQ_INT(otlp_post(&ctx, " Application/JSON ", NULL, gauge, "storage is not open", NULL),
+                 503);
+    /* every point is delta: nothing to store, 200 with partial_success */
+    CHECK_EQ_INT(
+        otlp_post(&ctx, "application/json", NULL, delta, "\"rejectedDataPoints\":\"2\"", &ct), 200);
+    CHECK(ct && strcmp(ct, "application/json") == 0);
+    CHECK_EQ_INT(otlp_post(&ctx, "application/json", NULL, delta,
+                           "delta temporality is not supported yet", NULL),
+                 200);
+    /* too large before decoding */
+    ctx.rwl.max_decoded = 8;
+    CHECK_EQ_INT(otlp_post(&ctx, "application/json", NULL, gauge, "--max-decoded-size", NULL), 413);
+    /* OTLP refusals do not count as remote-write rejections */
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_GET, "/metrics", NULL, NULL, NULL),
+                       "sonde_remote_write_samples_total{result=\"accepted\"} 0"),
+                 200);
+    /* traces and logs are not served yet */
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_POST, "/v1/traces", NULL, "application/json", NULL),
+                       "not found"),
+                 404);
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_POST, "/v1/logs", NULL, "application/json", NULL),
+                       "not found"),
+                 404);
+    ingest_metrics_destroy(ctx.metrics);
+}
+
 int main(void)
 {
     RUN(test_default_tenant);
@@ -215,5 +304,6 @@ int main(void)
     RUN(test_status_reasons);
     RUN(test_dispatch);
     RUN(test_decode_failed);
+    RUN(test_otlp_metrics);
     return TEST_DONE();
 }
