@@ -184,7 +184,33 @@ sonde_status buf_json_str(buf *b, const char *s, size_t n)
  * for which "%.{p-1}e" round-trips through strtod (snprintf and strtod share
  * the locale, so the check is consistent), take its digits and exponent, and
  * place the decimal point ourselves.
+ *
+ * For a normal double at most three tries are needed instead of up to 17 (a
+ * rate like 0.28333333333333333 needs 16 or 17 digits, and query responses
+ * format millions of them): a decimal of p <= 15 significant digits that
+ * parses back to v is round_15(v) (DBL_DIG: 15-digit decimals survive a trip
+ * through double), so if round_15(v) parses back, the shortest form is its
+ * digits without trailing zeros, which the code below strips; if not, p is 16
+ * or 17. Subnormals have fewer significant bits, so they take the full search.
  */
+static void prom_float_shortest(char *tmp, size_t n, double v)
+{
+    if (isnormal(v)) {
+        snprintf(tmp, n, "%.14e", v);
+        if (strtod(tmp, NULL) != v) {
+            snprintf(tmp, n, "%.15e", v);
+            if (strtod(tmp, NULL) != v)
+                snprintf(tmp, n, "%.16e", v);
+        }
+        return;
+    }
+    for (int p = 1; p <= 17; p++) {
+        snprintf(tmp, n, "%.*e", p - 1, v);
+        if (strtod(tmp, NULL) == v)
+            return;
+    }
+}
+
 sonde_status buf_prom_float(buf *b, double v)
 {
     if (isnan(v))
@@ -192,11 +218,7 @@ sonde_status buf_prom_float(buf *b, double v)
     if (isinf(v))
         return buf_puts(b, v > 0 ? "+Inf" : "-Inf");
     char tmp[48];
-    for (int p = 1; p <= 17; p++) {
-        snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
-        if (strtod(tmp, NULL) == v)
-            break;
-    }
+    prom_float_shortest(tmp, sizeof tmp, v);
     /* tmp: [-]d[.ddd]e[+-]xx (the radix char may be locale-specific) */
     char digits[24] = {0};
     size_t nd = 0;

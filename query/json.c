@@ -30,80 +30,10 @@ sonde_status query_json_timestamp(buf *b, int64_t ms)
     return buf_append(b, d, 4);
 }
 
-/*
- * buf_prom_float's output (Go's FormatFloat(v, 'f', -1, 64)) for a normal
- * finite v, with at most three snprintf/strtod round trips instead of up to
- * 17 (a rate like 0.28333333333333333 needs 16 or 17 digits; this was ~15% of
- * a range query's CPU). buf_prom_float takes the shortest p in 1..17 for which
- * "%.{p-1}e" parses back to v. For a normal double, a decimal of p <= 15
- * significant digits that parses back to v is round_15(v) (DBL_DIG: 15-digit
- * decimals survive a trip through double), so: if round_15(v) parses back, the
- * shortest p is its digit count without trailing zeros, with the same digits
- * and exponent; if not, no p <= 15 does, and p is 16 or 17.
- */
-static sonde_status json_f_float(buf *b, double v)
-{
-    char tmp[48];
-    snprintf(tmp, sizeof tmp, "%.14e", v);
-    if (strtod(tmp, NULL) != v) {
-        snprintf(tmp, sizeof tmp, "%.15e", v);
-        if (strtod(tmp, NULL) != v)
-            snprintf(tmp, sizeof tmp, "%.16e", v);
-    }
-    /* from here as buf_prom_float: tmp is [-]d[.ddd]e[+-]xx */
-    char digits[24] = {0};
-    size_t nd = 0;
-    bool neg = false;
-    const char *q = tmp;
-    if (*q == '-') {
-        neg = true;
-        q++;
-    }
-    for (; *q && *q != 'e' && *q != 'E'; q++)
-        if (*q >= '0' && *q <= '9' && nd < sizeof digits)
-            digits[nd++] = *q;
-    int exp10 = 0, esign = 1;
-    if (*q == 'e' || *q == 'E') {
-        q++;
-        if (*q == '-' || *q == '+')
-            esign = (*q++ == '-') ? -1 : 1;
-        for (; *q >= '0' && *q <= '9'; q++)
-            exp10 = exp10 * 10 + (*q - '0');
-    }
-    exp10 *= esign;
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    char out[64]; /* |v| in [1e-6, 1e21): at most 1 + 22 + 6 + 17 chars */
-    size_t o = 0;
-    if (neg)
-        out[o++] = '-';
-    if (nd == 1 && digits[0] == '0') {
-        out[o++] = '0';
-    } else if (exp10 >= 0) {
-        for (int i = 0; i <= exp10; i++)
-            out[o++] = (size_t)i < nd ? digits[i] : '0';
-        if ((size_t)exp10 + 1 < nd) {
-            out[o++] = '.';
-            for (size_t i = (size_t)exp10 + 1; i < nd; i++)
-                out[o++] = digits[i];
-        }
-    } else {
-        out[o++] = '0';
-        out[o++] = '.';
-        for (int i = 0; i < -exp10 - 1; i++)
-            out[o++] = '0';
-        for (size_t i = 0; i < nd; i++)
-            out[o++] = digits[i];
-    }
-    return buf_append(b, out, o);
-}
-
 sonde_status query_json_float(buf *b, double v)
 {
     double a = fabs(v);
-    if (a >= 1e-6 && a < 1e21)
-        return json_f_float(b, v);
-    if (a == 0 || isnan(v) || isinf(v))
+    if ((a >= 1e-6 && a < 1e21) || a == 0 || isnan(v) || isinf(v))
         return buf_prom_float(b, v);
     /* Prometheus' MarshalFloat switches to 'e' format here: shortest digits
      * that round-trip, Go's exponent form (at least two digits) = C's %e */

@@ -1,5 +1,8 @@
 /* test_buf.c - buf caps, JSON escaping, and Go-compatible float formatting. */
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -97,10 +100,79 @@ static void test_prom_float(void)
     CHECK(strlen(m) == 326 && strcmp(m + 320, "000005") == 0);
 }
 
+/* Significant digits of a decimal string (no exponent), trailing zeros of the
+ * fraction and leading zeros not counted. */
+static int sig_digits(const char *s)
+{
+    int n = 0, pending_zeros = 0;
+    bool started = false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            continue;
+        if (!started && *s == '0')
+            continue;
+        started = true;
+        if (*s == '0') {
+            pending_zeros++;
+        } else {
+            n += pending_zeros + 1;
+            pending_zeros = 0;
+        }
+    }
+    /* zeros before the decimal point are significant only as place holders:
+     * "1000" has one significant digit, like Go's shortest form */
+    return n ? n : 1;
+}
+
+/* The shortest precision found by trying every one, as the reference. */
+static int shortest_digits(double v)
+{
+    char tmp[48];
+    for (int p = 1; p <= 17; p++) {
+        snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
+        if (strtod(tmp, NULL) == v)
+            return p;
+    }
+    return 17;
+}
+
+/* buf_prom_float's three-try path for normal doubles (and the full search for
+ * subnormals) must give a decimal that parses back to v with exactly the
+ * shortest number of significant digits. */
+static void test_prom_float_shortest(void)
+{
+    buf b;
+    buf_init(&b, 512);
+    int bad = 0;
+    uint64_t r = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < 200000; i++) {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        double v;
+        uint64_t bits = i % 4 == 0 ? r >> 12 : r; /* every fourth a subnormal */
+        memcpy(&v, &bits, sizeof v);
+        if (i % 3 == 1)
+            v = (double)(r % 100000) / 60.0; /* rate-like */
+        if (!isfinite(v) || v == 0)
+            continue;
+        buf_reset(&b);
+        if (buf_prom_float(&b, v) != SONDE_OK || strtod(b.data, NULL) != v ||
+            sig_digits(b.data) != shortest_digits(v)) {
+            if (bad++ < 5)
+                fprintf(stderr, "prom_float(%a) = %s, want %d digits\n", v, b.data,
+                        shortest_digits(v));
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    buf_fini(&b);
+}
+
 int main(void)
 {
     RUN(test_caps);
     RUN(test_json);
     RUN(test_prom_float);
+    RUN(test_prom_float_shortest);
     return TEST_DONE();
 }
