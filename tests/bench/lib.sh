@@ -1,6 +1,20 @@
 # lib.sh - shell helpers shared by the benchmark scripts (sourced, not run).
-# The sourcing script defines log() and the associative array PIDS (servers
-# it started and has not yet seen exit) before sourcing this file.
+# The sourcing script sets BENCH_DIR and KEEP and defines log() first. This
+# file declares PIDS (servers the script started and has not yet seen exit)
+# and installs the trap that kills them and removes BENCH_DIR on exit.
+
+declare -A PIDS=() # servers we started and have not yet seen exit
+cleanup() {
+    for p in "${!PIDS[@]}"; do
+        kill -9 "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    if [ "$KEEP" != 1 ]; then rm -rf "$BENCH_DIR"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() { log "$*"; exit 1; }
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

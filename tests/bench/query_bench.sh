@@ -58,21 +58,9 @@ KEEP=${KEEP:-0}
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d -t sonde-qbench-XXXXXX)}
 mkdir -p "$BENCH_DIR"
 
-declare -A PIDS=() # servers we started and have not yet seen exit
-cleanup() {
-    for p in "${!PIDS[@]}"; do
-        kill -9 "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    if [ "$KEEP" != 1 ]; then rm -rf "$BENCH_DIR"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 log() { echo "query_bench: $*" >&2; }
-die() { log "$*"; exit 1; }
-
-# shared helpers: free_port wait_http stop_pid rss_kb cpu_s field
+# shared helpers: PIDS and the cleanup trap, die, free_port, wait_http,
+# stop_pid, rss_kb, cpu_s, field
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ -x "$RWLOAD" ] || die "$RWLOAD not found: cmake --build build --target rwload"
