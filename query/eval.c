@@ -714,16 +714,7 @@ static sonde_status eval_set_op(query_eval_ctx *c, const query_node *n, const qg
             }
     }
     query_builder_finish(&b, g, out);
-    /* drop series that ended up without points */
-    size_t k = 0;
-    for (size_t i = 0; i < out->nseries; i++) {
-        bool any = false;
-        for (size_t j = 0; j < g->n && !any; j++)
-            any = out->series[i].ok[j];
-        if (any)
-            out->series[k++] = out->series[i];
-    }
-    out->nseries = k;
+    query_value_drop_empty(out, g);
     return SONDE_OK;
 }
 

@@ -73,6 +73,8 @@ sonde_status query_builder_get(qbuilder *b, const sonde_label *l, uint32_t n, si
  * the "vector cannot contain metrics with the same labelset" error. */
 sonde_status query_builder_set(qbuilder *b, size_t idx, size_t step, double v);
 void query_builder_finish(qbuilder *b, const qgrid *g, query_value *out);
+/* Drops the series of a vector result that have no point on the grid. */
+void query_value_drop_empty(query_value *out, const qgrid *g);
 
 sonde_status query_eval_fail(query_eval_ctx *c, sonde_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -214,3 +214,16 @@ void query_builder_finish(qbuilder *b, const qgrid *g, query_value *out)
     out->series = b->s;
     out->nseries = b->n;
 }
+
+void query_value_drop_empty(query_value *out, const qgrid *g)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < out->nseries; i++) {
+        bool any = false;
+        for (size_t j = 0; j < g->n && !any; j++)
+            any = out->series[i].ok[j];
+        if (any)
+            out->series[k++] = out->series[i];
+    }
+    out->nseries = k;
+}
