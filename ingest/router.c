@@ -123,6 +123,20 @@ arena *ingest_router_rw_arena(const rw_limits *lim)
     return arena_create(64 * 1024, lim->max_decoded * 16 + (1u << 20));
 }
 
+/* The cheap check before a decode: refuses (503 + Retry-After) a write whose
+ * raw body alone would take the in-flight budget over its limit. One write is
+ * always admitted when nothing is in flight. */
+static bool router_inflight_admits(ingest_ctx *ctx, ingest_req *r)
+{
+    uint64_t busy = atomic_load(&ctx->inflight_bytes);
+    if (busy == 0 || busy + r->http.body_len <= ctx->cfg->max_inflight_bytes)
+        return true;
+    router_write_reject(ctx, r, "overload", 503,
+                        "too much write data in flight (--max-inflight-bytes); retry");
+    r->resp.retry_after_s = 1;
+    return false;
+}
+
 /* The durable tail shared by remote write and OTLP: charges the in-flight
  * budget, reserves a completion slot, creates the batch (content-hashed id, so
  * a retried request is recognised) and submits it. Takes dec: every path frees
@@ -203,13 +217,8 @@ static ingest_route router_write(ingest_ctx *ctx, ingest_req *r)
         return INGEST_ROUTE_DONE;
     }
     /* cheap refusal before spending a decode on a request that cannot fit */
-    uint64_t busy = atomic_load(&ctx->inflight_bytes);
-    if (busy != 0 && busy + req->body_len > ctx->cfg->max_inflight_bytes) {
-        router_write_reject(ctx, r, "overload", 503,
-                            "too much remote-write data in flight (--max-inflight-bytes); retry");
-        r->resp.retry_after_s = 1;
+    if (!router_inflight_admits(ctx, r))
         return INGEST_ROUTE_DONE;
-    }
     if (!ctx->st) {
         router_write_reject(ctx, r, "storage", 503, "storage is not open");
         r->resp.retry_after_s = 1;
@@ -378,13 +387,8 @@ static ingest_route router_otlp_metrics(ingest_ctx *ctx, ingest_req *r)
         router_write_reject(ctx, r, "too_large", 413, msg);
         return INGEST_ROUTE_DONE;
     }
-    uint64_t busy = atomic_load(&ctx->inflight_bytes);
-    if (busy != 0 && busy + req->body_len > ctx->cfg->max_inflight_bytes) {
-        router_write_reject(ctx, r, "overload", 503,
-                            "too much write data in flight (--max-inflight-bytes); retry");
-        r->resp.retry_after_s = 1;
+    if (!router_inflight_admits(ctx, r))
         return INGEST_ROUTE_DONE;
-    }
     arena *dec = ingest_router_rw_arena(&ctx->rwl);
     if (!dec) {
         router_write_reject(ctx, r, "overload", 503, "out of memory");
