@@ -17,7 +17,8 @@
  * every head chunk changed since the last checkpoint under its deterministic
  * key (a later cut or checkpoint overwrites it) and records the applied seq.
  * The global checkpoint is the minimum over shards; batch payloads up to it
- * are deleted from the log.
+ * are deleted from the log. Changed native histogram heads (hist.c) are
+ * written whole at the same checkpoint.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,8 +79,59 @@ static void apply_oom(agg_shard *sh, const char *tenant, size_t tlen, const char
     atomic_fetch_add(&sh->st->m_apply_errors, 1);
 }
 
+typedef struct agg_counts {
+    uint64_t appended, dup, ooo, lost;
+} agg_counts;
+
+/* Appends one sample to the series' head (cutting it when full), or counts
+ * why not: a duplicate (same time and value bits as the last), out of order,
+ * or lost to OOM (the batch log still holds it). Shard lock held. */
+static void append_sample(agg_shard *sh, agg_series *ser, int64_t ts, double v, agg_counts *c)
+{
+    storage *st = sh->st;
+    uint64_t vb;
+    memcpy(&vb, &v, 8);
+    if (ser->max_ts != INT64_MIN && ts <= ser->max_ts) {
+        if (ts == ser->max_ts && vb == ser->last_vbits)
+            c->dup++;
+        else
+            c->ooo++;
+        return;
+    }
+    if (ser->head.count > 0 &&
+        (ser->head.count >= st->cfg.chunk_max_samples ||
+         (uint64_t)ts - (uint64_t)ser->head.t0 >= (uint64_t)st->cfg.chunk_max_span_ms))
+        cut_head(sh, ser);
+    if (storage_chunk_enc_append(&ser->head, ts, v) != SONDE_OK) {
+        c->lost++;
+        return;
+    }
+    if (ser->head.count == 1) {
+        sh->nheads++;
+        atomic_fetch_add(&st->m_head_chunks, 1);
+    }
+    if (ts < ser->min_ts)
+        ser->min_ts = ts;
+    ser->max_ts = ts;
+    ser->last_vbits = vb;
+    ser->dirty = 1;
+    c->appended++;
+}
+
+/* The value to store for sample i of a series with extras (OTLP): a delta
+ * is added to the series' last value (0 when it has none, or when that is a
+ * stale marker: the stream restarted). */
+static double apply_delta(const agg_series *ser, double v)
+{
+    if (series_value_is_stale(v) || ser->max_ts == INT64_MIN)
+        return v;
+    double last;
+    memcpy(&last, &ser->last_vbits, 8);
+    return series_value_is_stale(last) ? v : last + v;
+}
+
 bool storage_agg_apply_series(agg_shard *sh, const char *tenant, size_t tlen, uint64_t key_hash,
-                              const sonde_series *s, bool replay)
+                              const sonde_series *s, const storage_series_meta *meta, bool replay)
 {
     storage *st = sh->st;
     if (s->nsamples == 0 || s->nlabels == 0)
@@ -106,38 +158,20 @@ bool storage_agg_apply_series(agg_shard *sh, const char *tenant, size_t tlen, ui
         storage_db_meta_put_u64(sh->pending, st, "next_series_id", id + 1);
         atomic_fetch_add(&st->m_active_series, 1);
     }
-    uint64_t appended = 0, dup = 0, ooo = 0, lost = 0;
-    int64_t span = st->cfg.chunk_max_span_ms;
+    agg_counts c = {0, 0, 0, 0};
     for (uint32_t i = 0; i < s->nsamples; i++) {
         int64_t ts = s->samples[i].ts_ms;
         double v = s->samples[i].value;
-        uint64_t vb;
-        memcpy(&vb, &v, 8);
-        if (ser->max_ts != INT64_MIN && ts <= ser->max_ts) {
-            if (ts == ser->max_ts && vb == ser->last_vbits)
-                dup++;
-            else
-                ooo++;
-            continue;
-        }
-        if (ser->head.count > 0 && (ser->head.count >= st->cfg.chunk_max_samples ||
-                                    (uint64_t)ts - (uint64_t)ser->head.t0 >= (uint64_t)span))
-            cut_head(sh, ser);
-        if (storage_chunk_enc_append(&ser->head, ts, v) != SONDE_OK) {
-            lost++; /* OOM: the batch log still holds it */
-            continue;
-        }
-        if (ser->head.count == 1) {
-            sh->nheads++;
-            atomic_fetch_add(&st->m_head_chunks, 1);
-        }
-        if (ts < ser->min_ts)
-            ser->min_ts = ts;
-        ser->max_ts = ts;
-        ser->last_vbits = vb;
-        ser->dirty = 1;
-        appended++;
+        int64_t start = meta && meta->start_ms ? meta->start_ms[i] : 0;
+        if (start > 0 && start < ts && (ser->max_ts == INT64_MIN || start > ser->max_ts))
+            /* a cumulative stream (re)started after our last sample: its
+             * zero at the start time makes the reset visible */
+            append_sample(sh, ser, start, 0.0, &c);
+        if (meta && meta->delta && (ser->max_ts == INT64_MIN || ts > ser->max_ts))
+            v = apply_delta(ser, v);
+        append_sample(sh, ser, ts, v, &c);
     }
+    uint64_t appended = c.appended, dup = c.dup, ooo = c.ooo, lost = c.lost;
     if (appended)
         atomic_fetch_add(&st->m_appended, appended);
     if (!replay) {
@@ -198,7 +232,8 @@ static void apply_batch(agg_shard *sh, storage_batch *b)
         uint64_t kh = storage_index_hash_series(th, s->hash);
         if (kh % st->nshards != sh->idx)
             continue;
-        if (!storage_agg_apply_series(sh, b->tenant, b->tlen, kh, s, b->replayed))
+        if (!storage_agg_apply_series(sh, b->tenant, b->tlen, kh, s, b->meta ? &b->meta[i] : NULL,
+                                      b->replayed))
             lost = true;
     }
     /* samples lost to OOM: never checkpoint past this batch in this process;
@@ -262,6 +297,10 @@ void storage_agg_checkpoint(agg_shard *sh)
         if (s && (s->dirty || all) && s->head.count > 0) {
             put_chunk(sh, wb, s);
             s->dirty = 0;
+        }
+        if (s && s->hist && (s->hist->dirty || all) && s->hist->count > 0) {
+            storage_hist_put(wb, st, s); /* native histograms (hist.c) */
+            s->hist->dirty = 0;
         }
     }
     sh->ckpt_rewrite_all = false;
@@ -367,7 +406,7 @@ sonde_status storage_append_direct(storage *st, const char *tenant, const sonde_
             uint64_t lh = series_labels_hash(series[i].labels, series[i].nlabels);
             uint64_t kh = storage_index_hash_series(th, lh);
             if (kh % st->nshards == k)
-                storage_agg_apply_series(sh, tenant, tlen, kh, &series[i], false);
+                storage_agg_apply_series(sh, tenant, tlen, kh, &series[i], NULL, false);
         }
         storage_agg_flush_pending(sh);
         pthread_rwlock_unlock(&sh->lock);

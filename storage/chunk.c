@@ -143,23 +143,35 @@ void storage_chunk_dec_init(chunk_dec *d, const uint8_t *bytes, uint32_t nbytes,
     d->leading = 0xff;
 }
 
-static bool get_bits(chunk_dec *d, unsigned n, uint64_t *out)
+/* The 64 bits from byte `byte` on, big-endian, zeros past the end. */
+static inline uint64_t be64_at(const uint8_t *b, uint32_t nbytes, uint64_t byte)
 {
-    if ((uint64_t)d->pos + n > (uint64_t)d->nbytes * 8)
-        return false;
-    uint64_t v = 0;
-    while (n > 0) {
-        unsigned off = d->pos & 7, room = 8 - off;
-        unsigned take = n < room ? n : room;
-        uint8_t byte = d->buf[d->pos >> 3];
-        /* take is 1..8 (room <= 8); the analyzer cannot see that */
-        uint64_t bits = (uint64_t)(byte >> (room - take)) & (0xffu >> (8 - take)); // NOLINT
-        v = (v << take) | bits;
-        d->pos += take;
-        n -= take;
+    uint64_t v;
+    if (byte + 8 <= nbytes) {
+        memcpy(&v, b + byte, 8);
+        return __builtin_bswap64(v);
     }
-    *out = v;
-    return true;
+    v = 0;
+    for (unsigned i = 0; i < 8; i++)
+        v = v << 8 | (byte + i < nbytes ? b[byte + i] : 0u);
+    return v;
+}
+
+/* The 64 bits from bit `pos` on (MSB first), zeros past the end: one
+ * unaligned load for any field of up to 64 bits, instead of a bit loop. */
+static inline uint64_t peek64(const uint8_t *b, uint32_t nbytes, uint64_t pos)
+{
+    uint64_t byte = pos >> 3;
+    unsigned off = (unsigned)(pos & 7);
+    uint64_t w = be64_at(b, nbytes, byte) << off;
+    if (off && byte + 8 < nbytes)
+        w |= (uint64_t)(b[byte + 8] >> (8 - off));
+    return w;
+}
+
+static inline uint64_t take(uint64_t w, unsigned n) /* the top n bits, 1 <= n <= 64 */
+{
+    return n == 64 ? w : w >> (64 - n);
 }
 
 static int64_t sext(uint64_t v, unsigned n)
@@ -170,66 +182,97 @@ static int64_t sext(uint64_t v, unsigned n)
     return (int64_t)((v ^ m) - m);
 }
 
-bool storage_chunk_dec_next(chunk_dec *d, int64_t *ts, double *v)
+/* One sample into d->ts / d->vbits; false at the end or on damage (then d is
+ * left as it was, apart from pos). Every field is bounds-checked against the
+ * chunk's bit length before it is taken. */
+static inline bool dec_step(chunk_dec *d)
 {
     if (d->left == 0)
         return false;
-    uint64_t b;
+    const uint8_t *b = d->buf;
+    uint32_t nb = d->nbytes;
+    uint64_t nbits = (uint64_t)nb * 8, pos = d->pos;
     if (d->i == 0) {
-        uint64_t t;
-        if (!get_bits(d, 64, &t) || !get_bits(d, 64, &b))
+        if (pos + 128 > nbits)
             return false;
-        d->ts = (int64_t)t;
-        d->vbits = b;
+        d->ts = (int64_t)peek64(b, nb, pos);
+        d->vbits = peek64(b, nb, pos + 64);
         d->delta = 0;
+        pos += 128;
     } else {
-        unsigned n = 0, prefix = 0;
-        while (prefix < 4) {
-            if (!get_bits(d, 1, &b))
-                return false;
-            if (b == 0)
-                break;
-            prefix++;
-        }
         static const unsigned widths[5] = {0, 14, 17, 20, 64};
-        n = widths[prefix];
-        int64_t dod = 0;
-        if (n) {
-            if (!get_bits(d, n, &b))
-                return false;
-            dod = sext(b, n);
-        }
-        d->delta = (int64_t)((uint64_t)d->delta + (uint64_t)dod);
-        d->ts = (int64_t)((uint64_t)d->ts + (uint64_t)d->delta);
-
-        if (!get_bits(d, 1, &b))
+        uint64_t w = peek64(b, nb, pos);
+        unsigned ones = ~w ? (unsigned)__builtin_clzll(~w) : 64;
+        unsigned prefix = ones > 4 ? 4 : ones;
+        unsigned plen = prefix < 4 ? prefix + 1 : 4, n = widths[prefix];
+        if (pos + plen + n > nbits)
             return false;
-        if (b) {
-            if (!get_bits(d, 1, &b))
+        pos += plen;
+        int64_t dod = n ? sext(take(peek64(b, nb, pos), n), n) : 0;
+        pos += n;
+        if (pos + 1 > nbits)
+            return false;
+        w = peek64(b, nb, pos);
+        if (!(w >> 63)) {
+            pos += 1;
+        } else {
+            if (pos + 2 > nbits)
                 return false;
-            if (b) {
-                uint64_t lead, sig;
-                if (!get_bits(d, 5, &lead) || !get_bits(d, 6, &sig))
+            if ((w >> 62) & 1) {
+                if (pos + 13 > nbits)
                     return false;
+                unsigned lead = (unsigned)(w >> 57) & 31, sig = (unsigned)(w >> 51) & 63;
                 if (sig == 0)
                     sig = 64;
                 if (lead + sig > 64)
                     return false;
                 d->leading = (uint8_t)lead;
                 d->trailing = (uint8_t)(64 - lead - sig);
+                pos += 13;
             } else if (d->leading == 0xff) {
                 return false;
+            } else {
+                pos += 2;
             }
             unsigned sig = 64u - d->leading - d->trailing;
-            uint64_t x;
-            if (!get_bits(d, sig, &x))
+            if (pos + sig > nbits)
                 return false;
-            d->vbits ^= x << d->trailing;
+            d->vbits ^= take(peek64(b, nb, pos), sig) << d->trailing;
+            pos += sig;
         }
+        d->delta = (int64_t)((uint64_t)d->delta + (uint64_t)dod);
+        d->ts = (int64_t)((uint64_t)d->ts + (uint64_t)d->delta);
     }
+    d->pos = (uint32_t)pos;
     d->i++;
     d->left--;
+    return true;
+}
+
+bool storage_chunk_dec_next(chunk_dec *d, int64_t *ts, double *v)
+{
+    if (!dec_step(d))
+        return false;
     *ts = d->ts;
     memcpy(v, &d->vbits, 8);
     return true;
+}
+
+size_t storage_chunk_decode(const uint8_t *bytes, uint32_t nbytes, uint32_t count, int64_t mint,
+                            int64_t maxt, sonde_sample *out)
+{
+    chunk_dec d;
+    storage_chunk_dec_init(&d, bytes, nbytes, count);
+    size_t k = 0;
+    while (dec_step(&d)) {
+        if (d.ts > maxt)
+            break;
+        if (d.ts >= mint) {
+            uint64_t vb = d.vbits; /* d's address stays private: its fields live in registers */
+            out[k].ts_ms = d.ts;
+            memcpy(&out[k].value, &vb, 8);
+            k++;
+        }
+    }
+    return k;
 }

@@ -8,7 +8,9 @@
  * WriteBatch (payloads under their sequence numbers, ids under commit time,
  * meta next_batch_seq) with the WAL on (synced when cfg->fsync), then call
  * every done callback, then hand each new batch to all aggregator shards
- * (one reference per shard).
+ * (one reference per shard). Row batches (traces, logs: rows.c) put their
+ * rows and id in the same WriteBatch but take no sequence and no payload;
+ * after the callback they are destroyed, never dispatched.
  *
  * Batch value in `batches`: kind u8, tenant_len u8, tenant, id[16],
  * commit_ms BE8, payload.
@@ -41,7 +43,9 @@ storage_batch *storage_batch_create(const char *tenant, storage_batch_kind kind,
         arena_destroy(decoded);
         return NULL;
     }
-    storage_batch *b = malloc(sizeof *b + payload_len);
+    /* a row batch's payload only names it (the id); its rows are what is stored */
+    size_t keep = storage_kind_has_rows(kind) ? 0 : payload_len;
+    storage_batch *b = malloc(sizeof *b + keep);
     if (!b) {
         arena_destroy(decoded);
         return NULL;
@@ -53,9 +57,9 @@ storage_batch *storage_batch_create(const char *tenant, storage_batch_kind kind,
     memcpy(b->tenant, tenant, tlen);
     b->tenant[tlen] = 0;
     b->payload = b + 1;
-    if (payload_len)
-        memcpy(b->payload, payload, payload_len);
-    b->payload_len = payload_len;
+    if (keep)
+        memcpy(b->payload, payload, keep);
+    b->payload_len = keep;
     b->decoded = decoded;
     b->series = series;
     b->nseries = nseries;
@@ -65,6 +69,12 @@ storage_batch *storage_batch_create(const char *tenant, storage_batch_kind kind,
     storage_key_put_be64(b->id, h.hi);
     storage_key_put_be64(b->id + 8, h.lo);
     return b;
+}
+
+void storage_batch_set_meta(storage_batch *b, const storage_series_meta *meta)
+{
+    if (b)
+        b->meta = meta;
 }
 
 void storage_batch_set_release(storage_batch *b, void (*fn)(void *ctx), void *ctx)
@@ -84,6 +94,7 @@ void storage_batch_destroy(storage_batch *b)
     void (*release)(void *) = b->release;
     void *rctx = b->release_ctx;
     arena_destroy(b->decoded);
+    storage_rows_fini(&b->rows);
     free(b);
     if (release)
         release(rctx);
@@ -144,7 +155,7 @@ static void commit_group(storage *st, storage_batch **g, size_t n, bool *dup,
                          rocksdb_writebatch_t *wb)
 {
     int64_t now_ms = time_now_ms();
-    size_t fresh = 0;
+    size_t fresh = 0, logged = 0; /* logged: fresh batches with a log sequence */
     rocksdb_writebatch_clear(wb);
     for (size_t i = 0; i < n; i++) {
         storage_batch *b = g[i];
@@ -155,6 +166,18 @@ static void commit_group(storage *st, storage_batch **g, size_t n, bool *dup,
         if (dup[i])
             continue;
         fresh++;
+        uint8_t idk[8 + STORAGE_BATCH_ID_LEN];
+        storage_key_put_be64(idk, (uint64_t)now_ms);
+        memcpy(idk + 8, b->id, STORAGE_BATCH_ID_LEN);
+        rocksdb_writebatch_put_cf(wb, st->cf[CF_BATCH_IDS], (const char *)idk, sizeof idk, "", 0);
+        if (storage_kind_has_rows(b->kind)) {
+            /* no log sequence: nothing to replay, and the shards' applied_seq
+             * (which reads wait for) never has to pass it */
+            b->commit_ms = now_ms;
+            storage_rows_put(st, wb, b);
+            continue;
+        }
+        logged++;
         b->seq = st->next_seq++;
         b->commit_ms = now_ms;
         uint8_t key[8], hdr[2 + STORAGE_TENANT_MAX + STORAGE_BATCH_ID_LEN + 8];
@@ -173,14 +196,11 @@ static void commit_group(storage *st, storage_batch **g, size_t n, bool *dup,
         const char *vp[2] = {(const char *)hdr, b->payload};
         size_t vl[2] = {h, b->payload_len};
         rocksdb_writebatch_putv_cf(wb, st->cf[CF_BATCHES], 1, kp, kl, 2, vp, vl);
-        uint8_t idk[8 + STORAGE_BATCH_ID_LEN];
-        storage_key_put_be64(idk, (uint64_t)now_ms);
-        memcpy(idk + 8, b->id, STORAGE_BATCH_ID_LEN);
-        rocksdb_writebatch_put_cf(wb, st->cf[CF_BATCH_IDS], (const char *)idk, sizeof idk, "", 0);
     }
     sonde_status s = SONDE_OK;
     if (fresh > 0) {
-        storage_db_meta_put_u64(wb, st, "next_batch_seq", st->next_seq);
+        if (logged > 0)
+            storage_db_meta_put_u64(wb, st, "next_batch_seq", st->next_seq);
         s = storage_db_write(st, wb, true);
     }
     if (s != SONDE_OK) {
@@ -195,10 +215,10 @@ static void commit_group(storage *st, storage_batch **g, size_t n, bool *dup,
         }
         return;
     }
-    if (fresh > 0) {
+    if (fresh > 0)
         atomic_fetch_add(&st->m_groups, 1);
+    if (logged > 0)
         atomic_store(&st->committed_seq, st->next_seq - 1);
-    }
     int64_t now_ns = time_mono_ns();
     for (size_t i = 0; i < n; i++) {
         if (!dup[i] && storage_dedup_add(&st->dedup, g[i]->id, now_ms) != SONDE_OK)
@@ -209,7 +229,8 @@ static void commit_group(storage *st, storage_batch **g, size_t n, bool *dup,
     atomic_fetch_add(&st->m_committed, fresh);
     atomic_fetch_add(&st->m_duplicate, n - fresh);
     for (size_t i = 0; i < n; i++) {
-        if (dup[i])
+        /* row batches are fully stored: nothing for the aggregator */
+        if (dup[i] || storage_kind_has_rows(g[i]->kind))
             storage_batch_destroy(g[i]);
         else
             storage_agg_dispatch(st, g[i]);

@@ -3,8 +3,12 @@
  * helpers, write helper, close.
  *
  * Column families (see README.md for the key layouts): batches, batch_ids,
- * series, chunks, meta (and RocksDB's mandatory "default", unused).
- * Compression: LZ4 above, zstd at the bottommost level.
+ * series, chunks, meta, "default" (RocksDB's mandatory family; it holds the
+ * native histogram chunks, hist.c), and the
+ * span and log rows: spans, trace_index, logs, log_streams. A data dir from
+ * before the rows opens too: missing families are created.
+ * Compression: LZ4 above, zstd at the bottommost level. The row families
+ * use universal compaction and larger memtables (see storage_db_open).
  *
  * Threads: open/close on the caller of storage_open/close; the handles are
  * thread-safe and shared by the committer, shards and readers.
@@ -20,8 +24,9 @@
 
 #define STORAGE_SCHEMA_VERSION 1
 
-static const char *cf_names[CF_COUNT] = {"default", "batches", "batch_ids",
-                                         "series",  "chunks",  "meta"};
+static const char *cf_names[CF_COUNT] = {
+    "default", "batches", "batch_ids", "series", "chunks", "meta",
+    "spans",   "trace_index", "logs",  "log_streams"};
 
 sonde_status storage_db_open(storage *st, char *err, size_t errlen)
 {
@@ -57,9 +62,26 @@ sonde_status storage_db_open(storage *st, char *err, size_t errlen)
     rocksdb_options_set_write_buffer_size(o, 8 << 20);
     st->opts_log = rocksdb_options_create_copy(o);
     rocksdb_options_set_write_buffer_size(st->opts_log, 16 << 20);
+    /* Span and log rows arrive in bulk with keys spread over the whole day
+     * (trace ids, stream hashes): under levelled compaction every flush
+     * overlaps the next level, and zstd at every level made compaction the
+     * bottleneck (tests/bench/otlp_bench.sh, perf: RocksDB compaction 56-65%
+     * of sonde's CPU, zstd 48-54%; 40-70 write stops per 30 s). Universal
+     * compaction rewrites each byte far fewer times, LZ4 keeps the upper runs
+     * cheap and zstd still compresses the bottommost run, where the data
+     * ends up; bigger memtables absorb bursts. */
+    st->opts_rows = rocksdb_options_create_copy(o);
+    rocksdb_options_set_compaction_style(st->opts_rows, rocksdb_universal_compaction);
+    rocksdb_options_set_write_buffer_size(st->opts_rows, 32 << 20);
+    rocksdb_options_set_max_write_buffer_number(st->opts_rows, 4);
+    rocksdb_options_set_level0_file_num_compaction_trigger(st->opts_rows, 8);
+    rocksdb_options_set_level0_slowdown_writes_trigger(st->opts_rows, 40);
+    rocksdb_options_set_level0_stop_writes_trigger(st->opts_rows, 60);
     const rocksdb_options_t *cfo[CF_COUNT];
     for (int i = 0; i < CF_COUNT; i++)
-        cfo[i] = i == CF_BATCHES ? st->opts_log : o;
+        cfo[i] = i == CF_BATCHES                      ? st->opts_log
+                 : i >= CF_SPANS && i <= CF_LOG_STREAMS ? st->opts_rows
+                                                        : o;
     char *e = NULL;
     st->db = rocksdb_open_column_families(o, st->data_dir, CF_COUNT, cf_names, cfo, st->cf, &e);
     if (e) {
@@ -135,7 +157,9 @@ void storage_db_close(storage *st)
         rocksdb_options_destroy(st->opts);
     if (st->opts_log)
         rocksdb_options_destroy(st->opts_log);
-    st->opts_log = NULL;
+    if (st->opts_rows)
+        rocksdb_options_destroy(st->opts_rows);
+    st->opts_log = st->opts_rows = NULL;
     st->wo = st->wo_async = NULL;
     st->ro = NULL;
     st->opts = NULL;

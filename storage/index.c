@@ -267,6 +267,7 @@ agg_series *storage_index_add(agg_shard *sh, const char *tenant, size_t tlen, ui
     s->max_ts = INT64_MIN;
     s->last_vbits = 0;
     storage_chunk_enc_init(&s->head);
+    s->hist = NULL;
     s->enc_len = (uint32_t)enc_len;
     s->tlen = (uint8_t)tlen;
     s->dirty = 0;
@@ -292,6 +293,7 @@ void storage_index_fini(agg_shard *sh)
         agg_series *s = sh->series.slots[i];
         if (s) {
             storage_chunk_enc_fini(&s->head);
+            storage_hist_free(s->hist);
             free(s);
         }
     }

@@ -1,8 +1,9 @@
 /*
  * load.c - rebuilding in-memory state at open: the series index (from the
  * `series` column family, with postings) and each series' last chunk (its
- * last timestamp/value, and a not-full last chunk reloaded as the head), then
- * replay of the batch log after the aggregator checkpoint.
+ * last timestamp/value, and a not-full last chunk reloaded as the head), the
+ * native histogram heads (hist.c), then replay of the batch log after the
+ * aggregator checkpoint.
  *
  * Threads: storage_load_series runs in storage_open before any thread starts;
  * storage_replay_run runs first thing on the committer thread, so new batches
@@ -92,6 +93,54 @@ sonde_status storage_load_series(storage *st)
     rocksdb_iter_destroy(cit);
     rocksdb_iter_destroy(it);
     arena_destroy(a);
+    /* native histogram chunks (hist.c): default column family, chunk keys in
+     * (series, start) order; a series' last chunk is restored last */
+    it = rocksdb_create_iterator_cf(st->db, st->ro, st->cf[CF_DEFAULT]);
+    agg_series *prev = NULL;
+    int64_t prev_start = 0;
+    uint8_t *pv = NULL;
+    size_t pvl = 0;
+    for (rocksdb_iter_seek_to_first(it); rc == SONDE_OK; rocksdb_iter_next(it)) {
+        bool valid = rocksdb_iter_valid(it);
+        agg_series *s = NULL;
+        int64_t start = 0;
+        size_t kl, vl = 0;
+        const uint8_t *v = NULL;
+        if (valid) {
+            const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+            v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+            size_t tlen;
+            uint64_t id;
+            if (!storage_key_chunk_parse(k, kl, &tlen, &id, &start))
+                continue;
+            for (unsigned i = 0; i < st->nshards && !s; i++)
+                s = storage_index_find_id(&st->shards[i], id);
+            if (!s || s->tlen != tlen || memcmp(s->key, k, tlen) != 0)
+                continue;
+        }
+        if (prev) {
+            sonde_status hr = storage_hist_restore(st, prev, prev_start, pv, pvl, s != prev);
+            if (hr == SONDE_ERR_NOMEM)
+                rc = hr;
+            else if (hr != SONDE_OK)
+                log_warn("storage.load_bad_histograms", "id=%llu",
+                         (unsigned long long)prev->id);
+        }
+        if (!valid)
+            break;
+        uint8_t *nv = realloc(pv, vl ? vl : 1);
+        if (!nv) {
+            rc = SONDE_ERR_NOMEM;
+            break;
+        }
+        pv = nv;
+        memcpy(pv, v, vl);
+        pvl = vl;
+        prev = s;
+        prev_start = start;
+    }
+    free(pv);
+    rocksdb_iter_destroy(it);
     uint64_t meta_next = 0;
     bool found = false;
     (void)storage_db_meta_get_u64(st, "next_series_id", &meta_next, &found);
@@ -162,12 +211,14 @@ void storage_replay_run(storage *st)
             arena *dec = NULL;
             sonde_series *ser = NULL;
             size_t ns = 0;
+            const storage_series_meta *meta = NULL;
             s = st->cfg.decode(st->cfg.decode_ctx, kind, b->payload, b->payload_len, &dec, &ser,
-                               &ns);
+                               &ns, &meta);
             if (s == SONDE_OK) {
                 b->decoded = dec;
                 b->series = ser;
                 b->nseries = ns;
+                b->meta = meta;
             }
         }
         if (s != SONDE_OK) {

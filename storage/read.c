@@ -276,6 +276,8 @@ static bool match_one(post_tenant *pt, const storage_matcher *m, mcache *c, idve
 
 static bool in_range(const agg_series *s, int64_t mint, int64_t maxt)
 {
+    if (storage_hist_any(s->hist) && s->hist->max_ts >= mint && s->hist->min_ts <= maxt)
+        return true;
     return s->max_ts != INT64_MIN && s->max_ts >= mint && s->min_ts <= maxt;
 }
 
@@ -425,35 +427,30 @@ typedef struct svec {
     size_t n, cap;
 } svec;
 
-static bool svec_push(svec *s, int64_t ts, double v)
-{
-    if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 256;
-        sonde_sample *nv = realloc(s->v, nc * sizeof *nv);
-        if (!nv)
-            return false;
-        s->v = nv;
-        s->cap = nc;
-    }
-    s->v[s->n].ts_ms = ts;
-    s->v[s->n].value = v;
-    s->n++;
-    return true;
-}
-
+/* Decodes a chunk's samples in [mint, maxt] straight into out (no per-sample
+ * push: room for the whole chunk is made first). */
 static bool decode_into(svec *out, const uint8_t *bytes, uint32_t nbytes, uint32_t count,
                         int64_t mint, int64_t maxt)
 {
-    chunk_dec d;
-    storage_chunk_dec_init(&d, bytes, nbytes, count);
-    int64_t ts;
-    double v;
-    while (storage_chunk_dec_next(&d, &ts, &v)) {
-        if (ts > maxt)
-            break;
-        if (ts >= mint && !svec_push(out, ts, v))
+    /* the count is stored data: no more samples than the bits can hold (the
+     * first takes 128 bits, each other at least 2) are made room for */
+    uint64_t bits = (uint64_t)nbytes * 8;
+    uint64_t most = bits >= 128 ? 1 + (bits - 128) / 2 : 0;
+    if (count > most)
+        count = (uint32_t)most;
+    if (count == 0)
+        return true;
+    if (out->n + count > out->cap) {
+        size_t nc = out->cap ? out->cap : 256;
+        while (nc < out->n + count)
+            nc *= 2;
+        sonde_sample *nv = realloc(out->v, nc * sizeof *nv);
+        if (!nv)
             return false;
+        out->v = nv;
+        out->cap = nc;
     }
+    out->n += storage_chunk_decode(bytes, nbytes, count, mint, maxt, out->v + out->n);
     return true;
 }
 
@@ -496,40 +493,198 @@ static bool normalise(svec *s)
     return true;
 }
 
-sonde_status storage_read_samples(storage *st, const char *tenant, uint64_t series_id, int64_t mint,
-                                  int64_t maxt, arena *a, sonde_sample **out, size_t *n)
+/*
+ * The reader. Consistency is the single read's: the head copy and the
+ * RocksDB view must agree, i.e. every chunk cut from the head before the
+ * copy must be visible. A single read takes its snapshot under the shard
+ * lock. The reader keeps one snapshot (and one iterator on it) for many
+ * reads: `snap_seq` is the latest sequence number read just before the
+ * snapshot was taken, and a read under the shard lock that still sees that
+ * sequence number knows that nothing (no cut chunk in particular) was written
+ * since, so the snapshot is as good as a new one. Otherwise it takes a new
+ * one under the lock, as a single read does. A checkpointed copy of the head
+ * (chunk key start == head t0) is skipped: the head copy is as new or newer.
+ *
+ * Chunks are found with a forward seek to start ts mint - 2 * the maximum
+ * chunk span: a chunk is cut before it spans chunk_max_span_ms, so one that
+ * starts earlier ends before mint. A forward seek costs about half of the
+ * seek-for-prev it replaces, and the few chunks it steps over are skipped by
+ * their header's end ts without being decoded.
+ */
+struct storage_reader {
+    storage *st;
+    size_t tlen;
+    char tenant[STORAGE_TENANT_MAX + 1];
+    const rocksdb_snapshot_t *snap; /* NULL until a read needs stored chunks */
+    uint64_t snap_seq;
+    rocksdb_readoptions_t *ro;
+    rocksdb_iterator_t *it;
+    svec sv;       /* samples of the current read */
+    uint8_t *head; /* copy of the current series' head chunk */
+    size_t head_cap;
+};
+
+sonde_status storage_reader_create(storage *st, const char *tenant, storage_reader **out)
 {
     *out = NULL;
-    *n = 0;
     size_t tlen = tenant ? strlen(tenant) : 0;
     if (tlen == 0 || tlen > STORAGE_TENANT_MAX)
         return SONDE_ERR_INVALID;
+    storage_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return SONDE_ERR_NOMEM;
+    r->st = st;
+    r->tlen = tlen;
+    memcpy(r->tenant, tenant, tlen);
+    *out = r;
+    return SONDE_OK;
+}
+
+static void reader_drop_snapshot(storage_reader *r)
+{
+    if (r->it)
+        rocksdb_iter_destroy(r->it);
+    if (r->ro)
+        rocksdb_readoptions_destroy(r->ro);
+    if (r->snap)
+        rocksdb_release_snapshot(r->st->db, r->snap);
+    r->it = NULL;
+    r->ro = NULL;
+    r->snap = NULL;
+}
+
+void storage_reader_destroy(storage_reader *r)
+{
+    if (!r)
+        return;
+    reader_drop_snapshot(r);
+    free(r->sv.v);
+    free(r->head);
+    free(r);
+}
+
+/* Shard read lock held. false on OOM. */
+static bool reader_snapshot(storage_reader *r)
+{
+    storage *st = r->st;
+    uint64_t seq = rocksdb_get_latest_sequence_number(st->db);
+    if (r->it && seq == r->snap_seq)
+        return true;
+    reader_drop_snapshot(r);
+    r->snap_seq = seq;
+    r->snap = rocksdb_create_snapshot(st->db);
+    r->ro = rocksdb_readoptions_create();
+    if (!r->snap || !r->ro) {
+        reader_drop_snapshot(r);
+        return false;
+    }
+    rocksdb_readoptions_set_snapshot(r->ro, r->snap);
+    r->it = rocksdb_create_iterator_cf(st->db, r->ro, st->cf[CF_CHUNKS]);
+    if (!r->it) {
+        reader_drop_snapshot(r);
+        return false;
+    }
+    return true;
+}
+
+static sonde_status reader_chunks(storage_reader *r, uint64_t series_id, int64_t mint,
+                                  int64_t maxt, int64_t head_t0)
+{
+    rocksdb_iterator_t *it = r->it;
+    int64_t span = r->st->cfg.chunk_max_span_ms;
+    if (span <= 0 || span > INT64_MAX / 4)
+        span = INT64_MAX / 4;
+    int64_t from = mint >= INT64_MIN + 2 * span ? mint - 2 * span : INT64_MIN;
+    uint8_t key[STORAGE_KEY_MAX];
+    size_t pl = r->tlen + 9;
+    size_t kl = storage_key_chunk(key, r->tenant, r->tlen, series_id, from);
+    rocksdb_iter_seek(it, (const char *)key, kl);
+    sonde_status rc = SONDE_OK;
+    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t gl;
+        const char *gk = rocksdb_iter_key(it, &gl);
+        if (gl != kl || memcmp(gk, key, pl) != 0)
+            break;
+        size_t tl;
+        uint64_t id;
+        int64_t start;
+        if (!storage_key_chunk_parse((const uint8_t *)gk, gl, &tl, &id, &start))
+            continue;
+        if (start > maxt)
+            break;
+        if (start == head_t0)
+            continue; /* a checkpointed copy of the head: the head is newer */
+        size_t vl;
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+        if (vl < STORAGE_CHUNK_HDR)
+            continue;
+        int64_t end = (int64_t)storage_key_get_be64(v);
+        if (end < mint)
+            continue;
+        uint32_t cnt = (uint32_t)v[8] << 24 | (uint32_t)v[9] << 16 | (uint32_t)v[10] << 8 | v[11];
+        if (!decode_into(&r->sv, v + STORAGE_CHUNK_HDR, (uint32_t)(vl - STORAGE_CHUNK_HDR), cnt,
+                         mint, maxt)) {
+            rc = SONDE_ERR_NOMEM;
+            break;
+        }
+    }
+    char *e = NULL;
+    rocksdb_iter_get_error(it, &e);
+    if (e) {
+        free(e);
+        rc = SONDE_ERR_STORAGE;
+        reader_drop_snapshot(r); /* a fresh iterator next time */
+    }
+    return rc;
+}
+
+sonde_status storage_reader_read(storage_reader *r, uint64_t series_id, int64_t mint, int64_t maxt,
+                                 arena *a, sonde_sample **out, size_t *n, bool *has_hist)
+{
+    *out = NULL;
+    *n = 0;
+    if (has_hist)
+        *has_hist = false;
     if (mint > maxt)
         return SONDE_OK;
+    storage *st = r->st;
     storage_wait_applied(st);
-    uint8_t *head = NULL;
     uint32_t head_bytes = 0, head_count = 0;
     int64_t head_t0 = 0;
-    const rocksdb_snapshot_t *snap = NULL;
-    bool found = false;
+    bool found = false, chunks = false, nomem = false;
     for (unsigned k = 0; k < st->nshards && !found; k++) {
         agg_shard *sh = &st->shards[k];
         pthread_rwlock_rdlock(&sh->lock);
         agg_series *s = storage_index_find_id(sh, series_id);
-        if (s && s->tlen == tlen && memcmp(s->key, tenant, tlen) == 0) {
+        if (s && s->tlen == r->tlen && memcmp(s->key, r->tenant, r->tlen) == 0) {
             found = true;
+            if (has_hist)
+                *has_hist = storage_hist_any(s->hist) && s->hist->max_ts >= mint &&
+                            s->hist->min_ts <= maxt;
             if (s->head.count > 0 && s->head.last_ts >= mint && s->head.t0 <= maxt) {
                 head_bytes = storage_chunk_enc_bytes(&s->head);
-                head = malloc(head_bytes ? head_bytes : 1);
-                if (head) {
-                    memcpy(head, s->head.buf, head_bytes);
+                if (head_bytes > r->head_cap) {
+                    uint8_t *nh = realloc(r->head, head_bytes);
+                    if (nh) {
+                        r->head = nh;
+                        r->head_cap = head_bytes;
+                    }
+                }
+                if (head_bytes <= r->head_cap) {
+                    if (head_bytes)
+                        memcpy(r->head, s->head.buf, head_bytes);
                     head_count = s->head.count;
+                } else {
+                    nomem = true;
                 }
             }
             if (s->head.count > 0)
                 head_t0 = s->head.t0;
-            if (s->head.count == 0 || s->head.t0 > mint)
-                snap = rocksdb_create_snapshot(st->db);
+            if (s->head.count == 0 || s->head.t0 > mint) {
+                chunks = true;
+                if (!reader_snapshot(r))
+                    nomem = true;
+            }
             if (s->head.count == 0)
                 head_t0 = INT64_MAX; /* no head: skip no stored chunk */
         }
@@ -537,78 +692,40 @@ sonde_status storage_read_samples(storage *st, const char *tenant, uint64_t seri
     }
     if (!found)
         return SONDE_OK;
-    svec sv = {0};
+    if (nomem)
+        return SONDE_ERR_NOMEM;
+    svec *sv = &r->sv;
+    sv->n = 0;
     sonde_status rc = SONDE_OK;
-    if (snap) {
-        rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-        rocksdb_readoptions_set_snapshot(ro, snap);
-        uint8_t ub[STORAGE_KEY_MAX + 1];
-        size_t ul = storage_key_chunk(ub, tenant, tlen, series_id, maxt);
-        ub[ul++] = 0;
-        rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)ub, ul);
-        rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, ro, st->cf[CF_CHUNKS]);
-        uint8_t key[STORAGE_KEY_MAX];
-        size_t pl = tlen + 9;
-        size_t kl = storage_key_chunk(key, tenant, tlen, series_id, mint);
-        rocksdb_iter_seek_for_prev(it, (const char *)key, kl);
-        size_t gl;
-        const char *gk = rocksdb_iter_valid(it) ? rocksdb_iter_key(it, &gl) : NULL;
-        if (!gk || gl != kl || memcmp(gk, key, pl) != 0) {
-            kl = storage_key_chunk(key, tenant, tlen, series_id, INT64_MIN);
-            rocksdb_iter_seek(it, (const char *)key, kl);
-        }
-        for (; rc == SONDE_OK && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-            gk = rocksdb_iter_key(it, &gl);
-            if (gl != kl || memcmp(gk, key, pl) != 0)
-                break;
-            size_t tl;
-            uint64_t id;
-            int64_t start;
-            if (!storage_key_chunk_parse((const uint8_t *)gk, gl, &tl, &id, &start))
-                continue;
-            if (start > maxt)
-                break;
-            if (start == head_t0)
-                continue; /* a checkpointed copy of the head: the head is newer */
-            size_t vl;
-            const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
-            if (vl < STORAGE_CHUNK_HDR)
-                continue;
-            int64_t end = (int64_t)storage_key_get_be64(v);
-            if (end < mint)
-                continue;
-            uint32_t cnt =
-                (uint32_t)v[8] << 24 | (uint32_t)v[9] << 16 | (uint32_t)v[10] << 8 | v[11];
-            if (!decode_into(&sv, v + STORAGE_CHUNK_HDR, (uint32_t)(vl - STORAGE_CHUNK_HDR), cnt,
-                             mint, maxt))
-                rc = SONDE_ERR_NOMEM;
-        }
-        char *e = NULL;
-        rocksdb_iter_get_error(it, &e);
-        if (e) {
-            free(e);
-            rc = SONDE_ERR_STORAGE;
-        }
-        rocksdb_iter_destroy(it);
-        rocksdb_readoptions_destroy(ro);
-        rocksdb_release_snapshot(st->db, snap);
-    }
-    if (rc == SONDE_OK && head && !decode_into(&sv, head, head_bytes, head_count, mint, maxt))
+    if (chunks)
+        rc = reader_chunks(r, series_id, mint, maxt, head_t0);
+    if (rc == SONDE_OK && head_count &&
+        !decode_into(sv, r->head, head_bytes, head_count, mint, maxt))
         rc = SONDE_ERR_NOMEM;
-    free(head);
-    if (rc == SONDE_OK && !normalise(&sv))
+    if (rc == SONDE_OK && !normalise(sv))
         rc = SONDE_ERR_NOMEM;
-    if (rc == SONDE_OK && sv.n > 0) {
-        sonde_sample *o = arena_alloc(a, sv.n * sizeof *o);
+    if (rc == SONDE_OK && sv->n > 0) {
+        sonde_sample *o = arena_alloc(a, sv->n * sizeof *o);
         if (!o)
-            rc = SONDE_ERR_NOMEM;
-        else {
-            memcpy(o, sv.v, sv.n * sizeof *o);
-            *out = o;
-            *n = sv.n;
-        }
+            return SONDE_ERR_NOMEM;
+        memcpy(o, sv->v, sv->n * sizeof *o);
+        *out = o;
+        *n = sv->n;
     }
-    free(sv.v);
+    return rc;
+}
+
+sonde_status storage_read_samples(storage *st, const char *tenant, uint64_t series_id, int64_t mint,
+                                  int64_t maxt, arena *a, sonde_sample **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    storage_reader *r;
+    sonde_status rc = storage_reader_create(st, tenant, &r);
+    if (rc != SONDE_OK)
+        return rc;
+    rc = storage_reader_read(r, series_id, mint, maxt, a, out, n, NULL);
+    storage_reader_destroy(r);
     return rc;
 }
 

@@ -34,14 +34,34 @@ typedef struct storage storage;
 typedef enum storage_batch_kind {
     STORAGE_BATCH_REMOTE_WRITE_V1 = 1, /* payload: the snappy-compressed WriteRequest as received */
     STORAGE_BATCH_OTLP_METRICS_V1 = 2, /* payload: ExportMetricsServiceRequest, uncompressed protobuf */
+    /* Row kinds (see "spans and log records" below): the payload only seeds the batch id (it is
+     * hashed, not copied nor logged); the rows added to the batch are the durable form. */
+    STORAGE_BATCH_OTLP_TRACES_V1 = 3, /* payload: ExportTraceServiceRequest protobuf (for the id) */
+    STORAGE_BATCH_OTLP_LOGS_V1 = 4,   /* payload: ExportLogsServiceRequest protobuf (for the id) */
 } storage_batch_kind;
+
+/* Per-series extras of an OTLP metrics batch, aligned with its series.
+ * delta: the samples are increments; the aggregator adds each one to the
+ *   series' last stored value (0 for a new series, or after a stale marker),
+ *   so the series is stored cumulative. A retried batch is applied once (the
+ *   dedup window), and after a restart the last value comes from the stored
+ *   chunks and replay, so the running sum survives kill -9.
+ * start_ms: NULL, or per sample the start time of a cumulative point (0:
+ *   none). When it is newer than the series' last sample and older than the
+ *   sample, the aggregator first stores 0 at start_ms: the counter restarted
+ *   there (Prometheus' created-timestamp zero), so increase() and rate() see
+ *   the reset even when the new value is above the old one. */
+typedef struct storage_series_meta {
+    bool delta;
+    const int64_t *start_ms;
+} storage_series_meta;
 
 /* Decodes a logged payload again during replay (storage does not know the
  * wire formats; ingest wires remote_write's decoder in here). On SONDE_OK,
- * *decoded owns *series. */
+ * *decoded owns *series and *meta (per-series extras, left NULL when none). */
 typedef sonde_status (*storage_decode_fn)(void *ctx, storage_batch_kind kind, const void *payload,
                                           size_t len, arena **decoded, sonde_series **series,
-                                          size_t *nseries);
+                                          size_t *nseries, const storage_series_meta **meta);
 
 typedef struct storage_config {
     const char *data_dir;
@@ -99,11 +119,56 @@ void storage_batch_destroy(storage_batch *b); /* only for a batch never submitte
  * Set it before storage_submit; NULL fn: no hook. */
 void storage_batch_set_release(storage_batch *b, void (*fn)(void *ctx), void *ctx);
 
+/* Attaches per-series extras (nseries entries, living in the batch's decoded
+ * arena or longer) to a batch that has not been submitted. NULL: none. */
+void storage_batch_set_meta(storage_batch *b, const storage_series_meta *meta);
+
 /* Queues the batch for group commit. On SONDE_OK the callback will run exactly
  * once. On SONDE_ERR_OVERLOAD (ring full) or SONDE_ERR_CANCELED (closing) the
  * batch is destroyed and the callback never runs. */
 sonde_status storage_submit(storage *st, storage_batch *b /* owned */, storage_done_fn fn,
                             void *ctx);
+
+/* ---- spans and log records ----
+ *
+ * A traces or logs batch (kinds 3 and 4, created with storage_batch_create(tenant, kind, payload,
+ * len, decoded, NULL, 0)) carries rows. The committer writes its rows and its id (in batch_ids,
+ * so a retried request is a duplicate and writes nothing) in the same WriteBatch as the rest of
+ * its group, so the ack means the rows are durable. Row batches take no batch-log sequence, are
+ * never replayed and never reach the aggregator: after commit they are destroyed (release hook).
+ * Keys start with tenant '\0' day (BE4, days since the Unix epoch, UTC) so that retention is a
+ * range delete per tenant and day. "day of t": t / 86400e9 when t > 0, else the commit day.
+ *   spans        tenant '\0' day(start_ns) trace_id[16] span_id[8]            -> value
+ *   trace_index  tenant '\0' trace_id[16] day                                 -> ""
+ *   logs         tenant '\0' day(ts_ns) stream_id BE8 ts BE8 (sign flipped) seq[12] -> value
+ *   log_streams  tenant '\0' stream_id BE8                                    -> canonical labels
+ * stream_id = series_labels_hash(stream); seq = the first 8 bytes of the batch id and the BE4
+ * index of the log row in the batch, so a retry past the dedup window rewrites the same keys.
+ * Add functions: the caller's thread, before storage_submit. value is copied into memory the
+ * batch owns. Errors: SONDE_ERR_INVALID (NULL batch or ids, wrong kind, stream labels not
+ * canonical), SONDE_ERR_LIMIT (2^32 log rows in one batch), SONDE_ERR_NOMEM. */
+
+/* Adds a span row (kind STORAGE_BATCH_OTLP_TRACES_V1). value: the stored form of the span
+ * (otlp_traces_split). Also puts trace_index (tenant, trace_id, day). */
+sonde_status storage_batch_add_span(storage_batch *b, const uint8_t trace_id[16],
+                                    const uint8_t span_id[8], int64_t start_ns, const void *value,
+                                    size_t len);
+/* Adds a log row (kind STORAGE_BATCH_OTLP_LOGS_V1). stream: canonical (sorted, unique) labels;
+ * they are copied, and put (idempotently, once per batch) in log_streams. */
+sonde_status storage_batch_add_log(storage_batch *b, const sonde_label *stream, uint32_t nlabels,
+                                   int64_t ts_ns, const void *value, size_t len);
+/* Number of rows added to a batch (spans or log records), and the bytes the batch holds for
+ * them (values, keys' material, stream labels: for in-flight memory accounting; the caller may
+ * free its request arena once the rows are added, as they are copies). */
+size_t storage_batch_rows(const storage_batch *b);
+size_t storage_batch_row_bytes(const storage_batch *b);
+
+/* Reads every span row of one trace of `tenant` (all its days, via trace_index) from one
+ * RocksDB snapshot: *values[i] / *lens[i] in key order (day, then span id), copied into the
+ * arena. *n = 0 when the trace is unknown. Any thread. SONDE_ERR_NOMEM / SONDE_ERR_LIMIT when
+ * the arena refuses (cap), SONDE_ERR_STORAGE on a RocksDB error. */
+sonde_status storage_trace_read(storage *st, const char *tenant, const uint8_t trace_id[16],
+                                arena *a, const void ***values, size_t **lens, size_t *n);
 
 /* Test and bulk-load entry (used by the PromQL conformance runner and unit
  * tests): appends samples to the aggregator synchronously, bypassing the batch
@@ -152,6 +217,21 @@ sonde_status storage_read_samples(storage *st, const char *tenant, uint64_t seri
                                   int64_t mint, int64_t maxt, arena *a, sonde_sample **out,
                                   size_t *n);
 
+/* A reader of many series of one tenant for one query: it keeps one RocksDB
+ * snapshot and iterator across reads (taken again only when something was
+ * written since), and reuses its buffers. Same results and consistency as
+ * storage_read_samples. One thread at a time; destroy(NULL) is a no-op.
+ * create: SONDE_ERR_INVALID (tenant), SONDE_ERR_NOMEM. */
+typedef struct storage_reader storage_reader;
+sonde_status storage_reader_create(storage *st, const char *tenant, storage_reader **out);
+/* storage_read_samples through the reader; *has_hist (may be NULL) says
+ * whether the series holds native histogram samples in [mint, maxt] (when
+ * false, storage_read_histograms would return none). SONDE_ERR_NOMEM,
+ * SONDE_ERR_STORAGE. */
+sonde_status storage_reader_read(storage_reader *r, uint64_t series_id, int64_t mint, int64_t maxt,
+                                 arena *a, sonde_sample **out, size_t *n, bool *has_hist);
+void storage_reader_destroy(storage_reader *r);
+
 /* Sorted, unique label names (or values of `name`) over series matching the
  * matchers (nm may be 0: all series of the tenant) in [mint, maxt]. */
 sonde_status storage_label_names(storage *st, const char *tenant, const storage_matcher *m,
@@ -165,5 +245,111 @@ sonde_status storage_label_values(storage *st, const char *tenant, const char *n
  * (commit latency, queue occupancy, batches, duplicates, active series,
  * samples appended / dropped by reason, RocksDB stats). */
 void storage_metrics_write(storage *st, buf *out);
+
+/* ---- native histograms ----
+ *
+ * Float native histograms (Prometheus' FloatHistogram) kept next to a series'
+ * float samples: a series may hold floats at some timestamps and histograms
+ * at others. Buckets are sparse: each side's populated buckets as (index,
+ * count) pairs sorted by ascending index (Prometheus' spans, expanded).
+ * Exponential schemas -4..8: bucket i of the positive side is
+ * (2^((i-1)/2^schema), 2^(i/2^schema)], the negative side mirrors it.
+ * Schema SONDE_HIST_CUSTOM (-53, NHCB): custom[] holds the upper bounds,
+ * bucket i is (custom[i-1], custom[i]] (bucket 0 starts at -Inf, bucket
+ * ncustom ends at +Inf); no negative side and no zero bucket.
+ * Histogram samples live in an in-memory head per series (a compact
+ * per-sample XOR/varint encoding, storage/hist.c), cut into chunks written to
+ * RocksDB like float chunks (the head at checkpoints, reloaded at open). They
+ * do not go through the batch log (no ingest path carries them yet). */
+#define SONDE_HIST_CUSTOM (-53)
+
+typedef enum sonde_hist_hint {
+    SONDE_HIST_HINT_UNKNOWN = 0,
+    SONDE_HIST_HINT_RESET = 1,
+    SONDE_HIST_HINT_NOT_RESET = 2,
+    SONDE_HIST_HINT_GAUGE = 3,
+} sonde_hist_hint;
+
+typedef struct sonde_fhist {
+    int32_t schema;
+    uint8_t hint; /* sonde_hist_hint */
+    double zero_threshold, zero_count, count, sum;
+    uint32_t npos, nneg, ncustom;
+    int32_t *pos_idx, *neg_idx; /* ascending, unique */
+    double *pos, *neg;
+    double *custom; /* custom-bucket upper bounds (schema SONDE_HIST_CUSTOM) */
+} sonde_fhist;
+
+typedef struct sonde_hsample {
+    int64_t ts_ms;
+    sonde_fhist *h; /* in the reader's arena */
+} sonde_hsample;
+
+typedef struct sonde_hseries {
+    const sonde_label *labels; /* canonical */
+    uint32_t nlabels;
+    uint32_t nsamples;
+    const sonde_hsample *samples; /* ascending ts */
+} sonde_hseries;
+
+/* Upper bound of exponential bucket idx (Prometheus' getBoundExponential). */
+double sonde_fhist_bound(int32_t idx, int32_t schema);
+/* FloatHistogram.DetectReset: does cur start a new counter after prev? */
+bool sonde_fhist_detect_reset(const sonde_fhist *cur, const sonde_fhist *prev);
+
+/* Test and bulk-load entry, like storage_append_direct: appends histogram
+ * samples to the series' histogram head (creating the series if needed),
+ * bypassing the batch log: durable from the next checkpoint (or a cut chunk)
+ * on, as storage_append_direct's floats are. A sample at or before the series' last histogram
+ * timestamp is dropped (counted as out of order). As in Prometheus' TSDB, a
+ * sample with an unknown counter-reset hint that continues a counter (the
+ * previous sample is no gauge and sonde_fhist_detect_reset sees no reset) is
+ * stored as "not reset"; otherwise it stays unknown. Any thread.
+ * SONDE_ERR_INVALID (tenant; or samples with an unknown schema, bucket
+ * indices out of range or not ascending: those are skipped, the others kept),
+ * SONDE_ERR_NOMEM (samples lost). */
+sonde_status storage_append_histograms_direct(storage *st, const char *tenant,
+                                              const sonde_hseries *series, size_t nseries);
+
+/* Histogram samples of one series with mint <= ts <= maxt, ascending, decoded
+ * into the arena (*n = 0 when it has none). Any thread. SONDE_ERR_NOMEM. */
+sonde_status storage_read_histograms(storage *st, const char *tenant, uint64_t series_id,
+                                     int64_t mint, int64_t maxt, arena *a, sonde_hsample **out,
+                                     size_t *n);
+
+/* ---- log reads (logs_read.c) ----
+ *
+ * The read side of the logs / log_streams rows above, for query/'s LogQL. Any thread.
+ *
+ * storage_log_streams: every stream of `tenant` (a prefix scan of log_streams) whose labels
+ * match all nm matchers, Prometheus semantics (a missing label reads as ""; RE / NRE call
+ * re_match on the value, which must be anchored). Labels are decoded into the arena, in
+ * log_streams key order (by stream id). SONDE_ERR_INVALID (tenant), SONDE_ERR_NOMEM /
+ * SONDE_ERR_LIMIT (arena), SONDE_ERR_STORAGE.
+ *
+ * storage_log_iter: the entries of one stream with mint <= ts <= maxt (ns), ascending or
+ * (backward) descending, from one snapshot taken at creation; each day of the range is one
+ * bounded RocksDB iterator. _next gives SONDE_OK with the entry (value: a packed
+ * ResourceLogs, valid until the next call or destroy), SONDE_ERR_NOT_FOUND at the end,
+ * SONDE_ERR_STORAGE on a RocksDB error. Rows stored with ts <= 0 (kept in their commit day)
+ * are seen only when that day is inside the range. One thread per iterator; destroy(NULL)
+ * is a no-op. */
+typedef struct storage_log_stream {
+    uint64_t id;
+    sonde_label *labels; /* canonical */
+    uint32_t nlabels;
+} storage_log_stream;
+
+sonde_status storage_log_streams(storage *st, const char *tenant, const storage_matcher *m,
+                                 size_t nm, arena *a, storage_log_stream **out, size_t *n);
+
+typedef struct storage_log_iter storage_log_iter;
+
+sonde_status storage_log_iter_create(storage *st, const char *tenant, uint64_t stream_id,
+                                     int64_t mint, int64_t maxt, bool backward,
+                                     storage_log_iter **out);
+sonde_status storage_log_iter_next(storage_log_iter *it, int64_t *ts_ns, const void **value,
+                                   size_t *len);
+void storage_log_iter_destroy(storage_log_iter *it);
 
 #endif

@@ -43,6 +43,24 @@ size_t storage_key_chunk(uint8_t *out, const char *tenant, size_t tlen, uint64_t
 bool storage_key_chunk_parse(const uint8_t *k, size_t n, size_t *tlen, uint64_t *id, int64_t *ts);
 #define STORAGE_KEY_MAX (STORAGE_TENANT_MAX + 18)
 
+/* Span and log rows (storage.h, "spans and log records"). A day is days since the Unix epoch
+ * (UTC) of a time in ns; times <= 0 take the day of commit_ms. */
+#define STORAGE_DAY_NS 86400000000000LL
+#define STORAGE_LOG_SEQ_LEN 12 /* batch id[0..8) + BE4 row index */
+uint32_t storage_key_day(int64_t ns, int64_t commit_ms);
+void storage_key_put_be32(uint8_t *p, uint32_t v);
+uint32_t storage_key_get_be32(const uint8_t *p);
+/* tenant '\0' day BE4 trace_id[16] span_id[8]; returns tlen + 29. */
+size_t storage_key_span(uint8_t *out, const char *tenant, size_t tlen, uint32_t day,
+                        const uint8_t *trace_id, const uint8_t *span_id);
+/* tenant '\0' trace_id[16] day BE4; returns tlen + 21. */
+size_t storage_key_trace_index(uint8_t *out, const char *tenant, size_t tlen,
+                               const uint8_t *trace_id, uint32_t day);
+/* tenant '\0' day BE4 stream_id BE8 ts BE8 (flipped) seq[12]; returns tlen + 33. */
+size_t storage_key_log(uint8_t *out, const char *tenant, size_t tlen, uint32_t day,
+                       uint64_t stream_id, int64_t ts, const uint8_t *seq);
+#define STORAGE_ROW_KEY_MAX (STORAGE_TENANT_MAX + 33)
+
 /* ---------------- chunk.c: Gorilla chunks ---------------- */
 
 typedef struct chunk_enc {
@@ -82,6 +100,10 @@ typedef struct chunk_dec {
 void storage_chunk_dec_init(chunk_dec *d, const uint8_t *bytes, uint32_t nbytes, uint32_t count);
 /* false at the end or on a malformed chunk. */
 bool storage_chunk_dec_next(chunk_dec *d, int64_t *ts, double *v);
+/* Decodes the samples with mint <= ts <= maxt of a chunk into out (room for
+ * `count`), stopping at the first ts > maxt or at damage; returns how many. */
+size_t storage_chunk_decode(const uint8_t *bytes, uint32_t nbytes, uint32_t count, int64_t mint,
+                            int64_t maxt, sonde_sample *out);
 
 /* Stored chunk value: end ts BE8, count BE4, chunk bytes. */
 #define STORAGE_CHUNK_HDR 12
@@ -109,6 +131,36 @@ size_t storage_dedup_expire(dedup_set *d, int64_t cutoff_ms);
 
 /* ---------------- batches ---------------- */
 
+/* One span or log row of a row batch (rows.c). Spans: id = trace_id[16] span_id[8]; logs:
+ * id[0..8) = stream_id BE8 and the row's index in the batch is its seq. value lives in the
+ * batch's rows arena. */
+typedef struct storage_row {
+    uint8_t id[24];
+    int64_t ts_ns; /* span start / log timestamp; <= 0: the commit day */
+    const void *value;
+    size_t len;
+} storage_row;
+
+/* A distinct log stream of a batch: its id and canonical label encoding (rows arena). */
+typedef struct storage_stream {
+    uint64_t id;
+    const char *enc;
+    size_t len;
+} storage_stream;
+
+typedef struct storage_rows {
+    arena *a; /* rows, values, streams */
+    storage_row *rows;
+    size_t n, cap;
+    storage_stream **streams; /* open addressing by id, cap a power of two (0: none yet) */
+    size_t nstreams, scap;
+} storage_rows;
+
+static inline bool storage_kind_has_rows(storage_batch_kind k)
+{
+    return k == STORAGE_BATCH_OTLP_TRACES_V1 || k == STORAGE_BATCH_OTLP_LOGS_V1;
+}
+
 struct storage_batch {
     _Atomic int refs;
     storage_batch_kind kind;
@@ -120,6 +172,7 @@ struct storage_batch {
     size_t payload_len;
     arena *decoded;
     sonde_series *series;
+    const storage_series_meta *meta; /* NULL, or per series (storage_batch_set_meta) */
     size_t nseries;
     uint64_t seq;
     int64_t commit_ms;
@@ -128,6 +181,7 @@ struct storage_batch {
     void *ctx;
     void (*release)(void *ctx); /* storage_batch_set_release: after decoded is freed */
     void *release_ctx;
+    storage_rows rows; /* row kinds only (rows.c) */
 };
 
 void storage_batch_unref(storage_batch *b);
@@ -158,7 +212,8 @@ typedef struct agg_series {
     int64_t min_ts, max_ts;
     uint64_t last_vbits;
     chunk_enc head;
-    uint32_t enc_len; /* canonical label encoding length */
+    struct hist_head *hist; /* native histogram samples (hist.c); NULL: none */
+    uint32_t enc_len;       /* canonical label encoding length */
     uint8_t tlen;
     uint8_t dirty; /* head changed since the last checkpoint */
     char key[];    /* tenant '\0' encoding */
@@ -238,9 +293,11 @@ bool storage_index_scratch(agg_shard *sh, size_t n);
 sonde_status storage_agg_start(storage *st);
 void storage_agg_stop(storage *st); /* drains rings, final checkpoint, joins */
 /* Applies one series' samples (shard write lock held by the caller). */
-/* Returns false when samples were lost to OOM (logged and counted). */
+/* meta (NULL: none): delta accumulation and start-time zeros (storage.h).
+ * Returns false when samples were lost to OOM (logged and counted). */
 bool storage_agg_apply_series(agg_shard *sh, const char *tenant, size_t tlen, uint64_t key_hash,
-                              const sonde_series *s, bool replay);
+                              const sonde_series *s, const storage_series_meta *meta,
+                              bool replay);
 /* Seeds a loaded series' head / last values from its last stored chunk. */
 void storage_agg_series_restore(agg_shard *sh, agg_series *s, const uint8_t *val, size_t vlen);
 /* Pushes a batch to every shard ring (blocks while a ring is full). */
@@ -254,7 +311,20 @@ bool storage_agg_flush_pending(agg_shard *sh);
 
 /* ---------------- the storage object ---------------- */
 
-enum { CF_DEFAULT = 0, CF_BATCHES, CF_BATCH_IDS, CF_SERIES, CF_CHUNKS, CF_META, CF_COUNT };
+enum {
+    CF_DEFAULT = 0,
+    CF_BATCHES,
+    CF_BATCH_IDS,
+    CF_SERIES,
+    CF_CHUNKS,
+    CF_META,
+    /* spans and log records (rows.c): zstd, they hold verbose data */
+    CF_SPANS,
+    CF_TRACE_INDEX,
+    CF_LOGS,
+    CF_LOG_STREAMS,
+    CF_COUNT
+};
 
 #define STORAGE_LAT_BUCKETS 12
 
@@ -264,6 +334,7 @@ struct storage {
     rocksdb_t *db;
     rocksdb_options_t *opts;
     rocksdb_options_t *opts_log; /* the batches family */
+    rocksdb_options_t *opts_rows; /* spans, trace_index, logs, log_streams: zstd */
     rocksdb_column_family_handle_t *cf[CF_COUNT];
     rocksdb_writeoptions_t *wo;       /* commit: sync = cfg.fsync */
     rocksdb_writeoptions_t *wo_async; /* aggregator writes (WAL, no sync) */
@@ -329,6 +400,10 @@ sonde_status storage_load_series(storage *st);
 /* Replays the batch log after the checkpoint (committer thread). */
 void storage_replay_run(storage *st);
 
+/* rows.c: puts a row batch's rows (days of ts <= 0 from b->commit_ms) into wb. */
+void storage_rows_put(storage *st, rocksdb_writebatch_t *wb, const storage_batch *b);
+void storage_rows_fini(storage_rows *r);
+
 /* commit.c */
 sonde_status storage_commit_start(storage *st);
 void storage_commit_stop(storage *st);
@@ -336,5 +411,57 @@ sonde_status storage_dedup_load(storage *st);
 
 /* read.c */
 void storage_wait_applied(storage *st);
+
+/* ---------------- native histograms (hist.c) ----------------
+ * A series' histogram samples: a head chunk being written plus cut chunks in
+ * RocksDB (agg_series.hist, NULL while the series has none; writer: the shard
+ * under its write lock). Per sample: zigzag-varint ts delta, schema, hint,
+ * then each float XORed with the previous sample's and written as a
+ * byte-swapped varint (equal or round values take one or a few bytes),
+ * buckets as index deltas and counts XORed with the previous bucket of the
+ * same side. A chunk starts from zero state, so it decodes on its own.
+ * Chunks live in the `default` column family under chunk keys (tenant '\0'
+ * id BE8 start_ts BE8 flipped), valued end_ts BE8, count BE4, bytes, as
+ * float chunks are in `chunks`: cut at chunk_max_samples / chunk_max_span_ms,
+ * the head written under its key at checkpoints. */
+typedef struct hist_head {
+    uint8_t *buf; /* the head chunk */
+    size_t len, cap;
+    uint32_t count; /* samples in the head chunk */
+    int64_t t0;     /* first ts of the head chunk */
+    int64_t min_ts, max_ts; /* over the whole series (INT64_MAX / MIN: none) */
+    double last[4]; /* zero threshold, zero count, count, sum of the last sample */
+    double *custom; /* the last sample's custom bounds (malloc) */
+    uint32_t ncustom;
+    sonde_fhist *last_h; /* copy of the last sample (one malloc): reset hints */
+    uint8_t dirty;       /* head changed since the last checkpoint */
+} hist_head;
+
+static inline bool storage_hist_any(const hist_head *h)
+{
+    return h && h->max_ts >= h->min_ts;
+}
+
+/* A new, empty head (calloc'd; min/max set to "none"). NULL on OOM. */
+hist_head *storage_hist_new(void);
+/* Checkpoint: puts s's head chunk under its key into wb (CF_DEFAULT). */
+void storage_hist_put(rocksdb_writebatch_t *wb, storage *st, const agg_series *s);
+/* Open: one stored chunk of s (in key order). last: the series' last chunk,
+ * which becomes the head again when not full. SONDE_ERR_INVALID when
+ * malformed (then it is skipped), SONDE_ERR_NOMEM. */
+sonde_status storage_hist_restore(storage *st, agg_series *s, int64_t start, const uint8_t *val,
+                                  size_t vlen, bool last);
+
+/* Bucket indices beyond this are no schema's (schema 8 ends near 2^18). */
+#define STORAGE_HIST_MAX_INDEX (1 << 20)
+
+/* Appends one sample to the head chunk (ts > h->max_ts, unchecked). SONDE_ERR_NOMEM. */
+sonde_status storage_hist_append(hist_head *h, int64_t ts, const sonde_fhist *fh);
+void storage_hist_free(hist_head *h); /* NULL: no-op */
+/* Decodes the samples of bytes[0, len) (count of them) with mint <= ts <= maxt.
+ * Truncated input yields the samples before the damage; SONDE_ERR_INVALID for a
+ * count that cannot fit, SONDE_ERR_NOMEM. */
+sonde_status storage_hist_decode(const uint8_t *bytes, size_t len, uint32_t count, int64_t mint,
+                                 int64_t maxt, arena *a, sonde_hsample **out, size_t *n);
 
 #endif

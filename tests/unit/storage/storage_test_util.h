@@ -97,8 +97,10 @@ static _Atomic int test_decode_calls;
 static __attribute__((unused)) sonde_status test_decode(void *ctx, storage_batch_kind kind,
                                                         const void *payload, size_t len,
                                                         arena **decoded, sonde_series **series,
-                                                        size_t *nseries)
+                                                        size_t *nseries,
+                                                        const storage_series_meta **meta)
 {
+    (void)meta;
     (void)ctx;
     (void)kind;
     atomic_fetch_add(&test_decode_calls, 1);
@@ -177,7 +179,8 @@ static __attribute__((unused)) storage_batch *batch_make(const char *tenant, con
     arena *dec;
     sonde_series *ds;
     size_t dn;
-    if (test_decode(NULL, STORAGE_BATCH_REMOTE_WRITE_V1, payload, len, &dec, &ds, &dn) != SONDE_OK)
+    if (test_decode(NULL, STORAGE_BATCH_REMOTE_WRITE_V1, payload, len, &dec, &ds, &dn, NULL) !=
+        SONDE_OK)
         abort();
     storage_batch *b =
         storage_batch_create(tenant, STORAGE_BATCH_REMOTE_WRITE_V1, payload, len, dec, ds, dn);

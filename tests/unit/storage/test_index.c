@@ -68,7 +68,10 @@ static const char *sel(storage *st, const char *tenant, storage_matcher *m, size
         const sonde_label *l = series_labels_get(r[i].labels, r[i].nlabels, "instance", 8);
         if (i)
             strcat(out, ",");
-        strncat(out, l ? l->value : "?", l ? l->value_len : 1);
+        if (l)
+            strncat(out, l->value, l->value_len);
+        else
+            strcat(out, "?");
     }
     arena_destroy(a);
     return out;

@@ -213,9 +213,9 @@ enum { BAD_K = 5, BAD_NB = 20, BAD_PER = 3 };
 /* test_decode, except that batch BAD_K (first ts BAD_K*BAD_PER s) fails */
 static sonde_status failing_decode(void *ctx, storage_batch_kind kind, const void *payload,
                                    size_t len, arena **decoded, sonde_series **series,
-                                   size_t *nseries)
+                                   size_t *nseries, const storage_series_meta **meta)
 {
-    sonde_status s = test_decode(ctx, kind, payload, len, decoded, series, nseries);
+    sonde_status s = test_decode(ctx, kind, payload, len, decoded, series, nseries, meta);
     if (s == SONDE_OK && *nseries > 0 && (*series)[0].nsamples > 0 &&
         (*series)[0].samples[0].ts_ms == (int64_t)BAD_K * BAD_PER * 1000) {
         arena_destroy(*decoded);

@@ -1,0 +1,349 @@
+/*
+ * rows.c - span and log rows: the durable form of OTLP traces and logs.
+ *
+ * A row batch (STORAGE_BATCH_OTLP_TRACES_V1 / _LOGS_V1) collects rows on the
+ * caller's thread (storage_batch_add_span / _add_log) before it is submitted.
+ * Values and stream labels are copied into the batch's own rows arena, so the
+ * caller's request arena may go as soon as the batch is built. The committer
+ * (commit.c) calls storage_rows_put() to add every row to the group's
+ * WriteBatch, next to the batch id in batch_ids: the rows are durable exactly
+ * when the ack says so, and a duplicate batch writes nothing. The keys are
+ * pure functions of (tenant, row, batch id, commit day for rows without a
+ * time), so a retry after the dedup window rewrites the same keys.
+ *
+ * Keys (keys.c, storage/README.md): spans under tenant/day/trace/span with a
+ * trace_index tenant/trace/day; logs under tenant/day/stream/ts/seq with the
+ * stream labels once in log_streams.
+ *
+ * storage_trace_read() runs on any thread: it reads trace_index and then each
+ * day's span range from one RocksDB snapshot, copying into the caller's arena.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/log.h"
+#include "storage_internal.h"
+
+#define ROWS_ARENA_BLOCK (64u << 10)
+
+static sonde_status rows_arena_status(arena *a)
+{
+    return arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
+}
+
+static sonde_status rows_reserve(storage_rows *r)
+{
+    if (!r->a && !(r->a = arena_create(ROWS_ARENA_BLOCK, 0)))
+        return SONDE_ERR_NOMEM;
+    if (r->n < r->cap)
+        return SONDE_OK;
+    size_t nc = r->cap ? r->cap * 2 : 64;
+    storage_row *nr = arena_realloc(r->a, r->rows, r->cap * sizeof *nr, nc * sizeof *nr);
+    if (!nr)
+        return SONDE_ERR_NOMEM;
+    r->rows = nr;
+    r->cap = nc;
+    return SONDE_OK;
+}
+
+static sonde_status rows_append(storage_rows *r, const uint8_t *id, size_t idlen, int64_t ts,
+                                const void *value, size_t len)
+{
+    sonde_status s = rows_reserve(r);
+    if (s != SONDE_OK)
+        return s;
+    void *v = arena_alloc(r->a, len);
+    if (!v)
+        return SONDE_ERR_NOMEM;
+    if (len)
+        memcpy(v, value, len);
+    storage_row *row = &r->rows[r->n];
+    memset(row->id, 0, sizeof row->id);
+    memcpy(row->id, id, idlen);
+    row->ts_ns = ts;
+    row->value = v;
+    row->len = len;
+    r->n++;
+    return SONDE_OK;
+}
+
+sonde_status storage_batch_add_span(storage_batch *b, const uint8_t trace_id[16],
+                                    const uint8_t span_id[8], int64_t start_ns, const void *value,
+                                    size_t len)
+{
+    if (!b || b->kind != STORAGE_BATCH_OTLP_TRACES_V1 || !trace_id || !span_id || (len && !value))
+        return SONDE_ERR_INVALID;
+    uint8_t id[24];
+    memcpy(id, trace_id, 16);
+    memcpy(id + 16, span_id, 8);
+    return rows_append(&b->rows, id, sizeof id, start_ns, value, len);
+}
+
+/* Finds or adds the stream in the batch's table; the table is open addressing by id. */
+static sonde_status rows_stream(storage_rows *r, uint64_t id, const sonde_label *labels, uint32_t n)
+{
+    if (r->scap) {
+        for (size_t i = (size_t)id & (r->scap - 1);; i = (i + 1) & (r->scap - 1)) {
+            if (!r->streams[i])
+                break;
+            if (r->streams[i]->id == id)
+                return SONDE_OK; /* same id, same key: one put is enough */
+        }
+    }
+    if ((r->nstreams + 1) * 2 > r->scap) {
+        size_t nc = r->scap ? r->scap * 2 : 16;
+        storage_stream **ns = arena_calloc(r->a, nc, sizeof(storage_stream *));
+        if (!ns)
+            return SONDE_ERR_NOMEM;
+        for (size_t i = 0; i < r->scap; i++) {
+            storage_stream *e = r->streams[i];
+            if (!e)
+                continue;
+            size_t j = (size_t)e->id & (nc - 1);
+            while (ns[j])
+                j = (j + 1) & (nc - 1);
+            ns[j] = e;
+        }
+        r->streams = ns;
+        r->scap = nc;
+    }
+    storage_stream *e = arena_alloc(r->a, sizeof *e);
+    size_t elen = series_labels_encoded_len(labels, n);
+    char *enc = arena_alloc(r->a, elen);
+    if (!e || !enc)
+        return SONDE_ERR_NOMEM;
+    series_labels_encode(labels, n, enc);
+    e->id = id;
+    e->enc = enc;
+    e->len = elen;
+    size_t j = (size_t)id & (r->scap - 1);
+    while (r->streams[j])
+        j = (j + 1) & (r->scap - 1);
+    r->streams[j] = e;
+    r->nstreams++;
+    return SONDE_OK;
+}
+
+sonde_status storage_batch_add_log(storage_batch *b, const sonde_label *stream, uint32_t nlabels,
+                                   int64_t ts_ns, const void *value, size_t len)
+{
+    if (!b || b->kind != STORAGE_BATCH_OTLP_LOGS_V1 || (nlabels && !stream) || (len && !value))
+        return SONDE_ERR_INVALID;
+    if (b->rows.n >= UINT32_MAX) /* the row index is 4 bytes of the key */
+        return SONDE_ERR_LIMIT;
+    /* canonical: sorted by name, names unique and non-empty */
+    for (uint32_t i = 0; i < nlabels; i++) {
+        if (stream[i].name_len == 0 || (stream[i].value_len && !stream[i].value))
+            return SONDE_ERR_INVALID;
+        if (i > 0) {
+            const sonde_label *p = &stream[i - 1], *c = &stream[i];
+            size_t m = p->name_len < c->name_len ? p->name_len : c->name_len;
+            int d = memcmp(p->name, c->name, m);
+            if (d > 0 || (d == 0 && p->name_len >= c->name_len))
+                return SONDE_ERR_INVALID;
+        }
+    }
+    uint64_t sid = series_labels_hash(stream, nlabels);
+    sonde_status s = rows_reserve(&b->rows);
+    if (s == SONDE_OK)
+        s = rows_stream(&b->rows, sid, stream, nlabels);
+    if (s != SONDE_OK)
+        return s;
+    uint8_t id[8];
+    storage_key_put_be64(id, sid);
+    return rows_append(&b->rows, id, sizeof id, ts_ns, value, len);
+}
+
+size_t storage_batch_rows(const storage_batch *b)
+{
+    return b ? b->rows.n : 0;
+}
+
+size_t storage_batch_row_bytes(const storage_batch *b)
+{
+    return b && b->rows.a ? arena_used(b->rows.a) : 0;
+}
+
+void storage_rows_fini(storage_rows *r)
+{
+    arena_destroy(r->a);
+    memset(r, 0, sizeof *r);
+}
+
+static void put_spans(storage *st, rocksdb_writebatch_t *wb, const storage_batch *b)
+{
+    uint8_t key[STORAGE_ROW_KEY_MAX], ikey[STORAGE_ROW_KEY_MAX];
+    size_t ilen = 0;
+    for (size_t i = 0; i < b->rows.n; i++) {
+        const storage_row *r = &b->rows.rows[i];
+        uint32_t day = storage_key_day(r->ts_ns, b->commit_ms);
+        size_t kl = storage_key_span(key, b->tenant, b->tlen, day, r->id, r->id + 16);
+        rocksdb_writebatch_put_cf(wb, st->cf[CF_SPANS], (const char *)key, kl, r->value, r->len);
+        /* spans of one trace usually come together: one index put per run */
+        uint8_t k2[STORAGE_ROW_KEY_MAX];
+        size_t l2 = storage_key_trace_index(k2, b->tenant, b->tlen, r->id, day);
+        if (l2 == ilen && memcmp(k2, ikey, l2) == 0)
+            continue;
+        rocksdb_writebatch_put_cf(wb, st->cf[CF_TRACE_INDEX], (const char *)k2, l2, "", 0);
+        memcpy(ikey, k2, l2);
+        ilen = l2;
+    }
+}
+
+static void put_logs(storage *st, rocksdb_writebatch_t *wb, const storage_batch *b)
+{
+    uint8_t key[STORAGE_ROW_KEY_MAX];
+    uint8_t seq[STORAGE_LOG_SEQ_LEN];
+    memcpy(seq, b->id, 8);
+    for (size_t i = 0; i < b->rows.n; i++) {
+        const storage_row *r = &b->rows.rows[i];
+        uint32_t day = storage_key_day(r->ts_ns, b->commit_ms);
+        storage_key_put_be32(seq + 8, (uint32_t)i);
+        size_t kl = storage_key_log(key, b->tenant, b->tlen, day, storage_key_get_be64(r->id),
+                                    r->ts_ns, seq);
+        rocksdb_writebatch_put_cf(wb, st->cf[CF_LOGS], (const char *)key, kl, r->value, r->len);
+    }
+    for (size_t i = 0; i < b->rows.scap; i++) {
+        const storage_stream *s = b->rows.streams[i];
+        if (!s)
+            continue;
+        size_t kl = storage_key_series(key, b->tenant, b->tlen, s->id);
+        rocksdb_writebatch_put_cf(wb, st->cf[CF_LOG_STREAMS], (const char *)key, kl, s->enc,
+                                  s->len);
+    }
+}
+
+void storage_rows_put(storage *st, rocksdb_writebatch_t *wb, const storage_batch *b)
+{
+    if (b->kind == STORAGE_BATCH_OTLP_TRACES_V1)
+        put_spans(st, wb, b);
+    else if (b->kind == STORAGE_BATCH_OTLP_LOGS_V1)
+        put_logs(st, wb, b);
+}
+
+/* ---- trace read ---- */
+
+typedef struct trace_out {
+    arena *a;
+    const void **values;
+    size_t *lens;
+    size_t n, cap;
+} trace_out;
+
+static sonde_status trace_out_add(trace_out *o, const char *v, size_t len)
+{
+    if (o->n == o->cap) {
+        size_t nc = o->cap ? o->cap * 2 : 32;
+        const void **nv = arena_realloc(o->a, o->values, o->cap * sizeof *nv, nc * sizeof *nv);
+        if (!nv)
+            return rows_arena_status(o->a);
+        o->values = nv;
+        size_t *nl = arena_realloc(o->a, o->lens, o->cap * sizeof *nl, nc * sizeof *nl);
+        if (!nl)
+            return rows_arena_status(o->a);
+        o->lens = nl;
+        o->cap = nc;
+    }
+    void *c = arena_alloc(o->a, len);
+    if (!c)
+        return rows_arena_status(o->a);
+    if (len)
+        memcpy(c, v, len);
+    o->values[o->n] = c;
+    o->lens[o->n] = len;
+    o->n++;
+    return SONDE_OK;
+}
+
+static sonde_status iter_status(rocksdb_iterator_t *it, const char *what)
+{
+    char *e = NULL;
+    rocksdb_iter_get_error(it, &e);
+    if (!e)
+        return SONDE_OK;
+    log_error("storage.trace_read", "step=%s err=\"%s\"", what, e);
+    free(e);
+    return SONDE_ERR_STORAGE;
+}
+
+sonde_status storage_trace_read(storage *st, const char *tenant, const uint8_t trace_id[16],
+                                arena *a, const void ***values, size_t **lens, size_t *n)
+{
+    *values = NULL;
+    *lens = NULL;
+    *n = 0;
+    size_t tlen = tenant ? strlen(tenant) : 0;
+    if (!st || !trace_id || tlen == 0 || tlen > STORAGE_TENANT_MAX)
+        return SONDE_ERR_INVALID;
+    const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(st->db);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_snapshot(ro, snap);
+    trace_out o = {.a = a};
+    sonde_status s = SONDE_OK;
+
+    /* the days of the trace, ascending */
+    uint32_t days_small[16], *days = days_small;
+    size_t ndays = 0, dcap = 16;
+    uint8_t pfx[STORAGE_ROW_KEY_MAX];
+    size_t plen = storage_key_trace_index(pfx, tenant, tlen, trace_id, 0) - 4;
+    /* bound the iterators to the prefix (keys are prefix + 4 or 8 bytes), so
+     * they stop there instead of walking into the next range's tombstones */
+    uint8_t ub[STORAGE_ROW_KEY_MAX + 9];
+    memcpy(ub, pfx, plen);
+    memset(ub + plen, 0xFF, 5);
+    rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)ub, plen + 5);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, ro, st->cf[CF_TRACE_INDEX]);
+    for (rocksdb_iter_seek(it, (const char *)pfx, plen); rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t kl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        if (kl < plen || memcmp(k, pfx, plen) != 0)
+            break;
+        if (kl != plen + 4)
+            continue;
+        if (ndays == dcap) {
+            uint32_t *nd = arena_alloc(a, dcap * 2 * sizeof *nd);
+            if (!nd) {
+                s = rows_arena_status(a);
+                break;
+            }
+            memcpy(nd, days, ndays * sizeof *nd);
+            days = nd;
+            dcap *= 2;
+        }
+        days[ndays++] = storage_key_get_be32(k + plen);
+    }
+    if (s == SONDE_OK)
+        s = iter_status(it, "trace_index");
+    rocksdb_iter_destroy(it);
+
+    for (size_t d = 0; d < ndays && s == SONDE_OK; d++) {
+        static const uint8_t zero[8];
+        size_t kl = storage_key_span(pfx, tenant, tlen, days[d], trace_id, zero) - 8;
+        memcpy(ub, pfx, kl);
+        memset(ub + kl, 0xFF, 9);
+        rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)ub, kl + 9);
+        it = rocksdb_create_iterator_cf(st->db, ro, st->cf[CF_SPANS]);
+        for (rocksdb_iter_seek(it, (const char *)pfx, kl); rocksdb_iter_valid(it);
+             rocksdb_iter_next(it)) {
+            size_t l, vl;
+            const char *k = rocksdb_iter_key(it, &l);
+            if (l != kl + 8 || memcmp(k, pfx, kl) != 0)
+                break;
+            const char *v = rocksdb_iter_value(it, &vl);
+            if ((s = trace_out_add(&o, v, vl)) != SONDE_OK)
+                break;
+        }
+        if (s == SONDE_OK)
+            s = iter_status(it, "spans");
+        rocksdb_iter_destroy(it);
+    }
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_release_snapshot(st->db, snap);
+    if (s != SONDE_OK)
+        return s;
+    *values = o.values;
+    *lens = o.lens;
+    *n = o.n;
+    return SONDE_OK;
+}

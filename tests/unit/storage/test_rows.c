@@ -1,0 +1,474 @@
+/*
+ * test_rows.c - span and log rows: add -> submit -> ack -> read back
+ * (storage_trace_read across days and tenants), duplicates write nothing,
+ * rows survive a reopen, the key layout and day bucketing (spans, the
+ * trace_index, logs, log_streams), row batches leave the batch log and the
+ * aggregator alone, a data dir from before the row families, and argument
+ * checks.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/timeutil.h"
+#include "storage/storage_internal.h"
+#include "storage_test_util.h"
+#include "test.h"
+
+#define DAY_NS 86400000000000LL
+
+static void fill_id(uint8_t *p, size_t n, uint8_t seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(seed + i);
+}
+
+static _Atomic int released;
+
+static void on_release(void *ctx)
+{
+    (void)ctx;
+    atomic_fetch_add(&released, 1);
+}
+
+/* A traces batch of `tenant` named by `payload` with one span per entry. */
+static storage_batch *span_batch(const char *tenant, const char *payload, const uint8_t *trace,
+                                 const uint8_t (*span_ids)[8], const int64_t *starts,
+                                 const char *const *values, size_t n)
+{
+    storage_batch *b = storage_batch_create(tenant, STORAGE_BATCH_OTLP_TRACES_V1, payload,
+                                            strlen(payload), arena_create(1024, 0), NULL, 0);
+    for (size_t i = 0; b && i < n; i++)
+        if (storage_batch_add_span(b, trace, span_ids[i], starts[i], values[i],
+                                   strlen(values[i])) != SONDE_OK) {
+            storage_batch_destroy(b);
+            return NULL;
+        }
+    storage_batch_set_release(b, on_release, NULL);
+    return b;
+}
+
+static int submit_wait(storage *st, storage_batch *b, bool *dup)
+{
+    done_rec r = {0};
+    if (storage_submit(st, b, done_cb, &r) != SONDE_OK || done_wait(&r, 1, 10000) != 0)
+        return -1;
+    if (dup)
+        *dup = atomic_load(&r.dup) != 0;
+    return atomic_load(&r.ok) == 1 ? 0 : -1;
+}
+
+/* The values of a trace joined with '|' ("" when absent). */
+static void trace_str(storage *st, const char *tenant, const uint8_t *trace, char *out, size_t cap)
+{
+    arena *a = arena_create(4096, 0);
+    const void **v;
+    size_t *l, n;
+    out[0] = 0;
+    if (storage_trace_read(st, tenant, trace, a, &v, &l, &n) != SONDE_OK) {
+        snprintf(out, cap, "ERROR");
+    } else {
+        size_t o = 0;
+        for (size_t i = 0; i < n; i++)
+            o += (size_t)snprintf(out + o, cap - o, "%s%.*s", i ? "|" : "", (int)l[i],
+                                  (const char *)v[i]);
+    }
+    arena_destroy(a);
+}
+
+static size_t cf_count(storage *st, int cf)
+{
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ro, st->cf[cf]);
+    size_t n = 0;
+    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it))
+        n++;
+    rocksdb_iter_destroy(it);
+    return n;
+}
+
+static void test_spans(void)
+{
+    char *dir = tmpdir_make();
+    storage *st = open_cfg(dir, 60000, 8);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    uint8_t t1[16], t2[16];
+    fill_id(t1, 16, 1);
+    fill_id(t2, 16, 100);
+    uint8_t sp[4][8];
+    for (int i = 0; i < 4; i++)
+        fill_id(sp[i], 8, (uint8_t)(40 - 10 * i)); /* descending ids */
+    /* day 20000 and the next: span 0 and 1 on day 1, 2 on day 0 */
+    int64_t d0 = 20000 * DAY_NS;
+    int64_t starts[3] = {d0 + DAY_NS + 5, d0 + DAY_NS + 1, d0 + 7};
+    const char *vals[3] = {"a", "b", "c"};
+    atomic_store(&released, 0);
+    uint64_t seq_before = atomic_load(&st->committed_seq);
+    bool dup = true;
+    CHECK(submit_wait(st, span_batch("acme", "req-1", t1, sp, starts, vals, 3), &dup) == 0);
+    CHECK(!dup);
+    CHECK_EQ_INT(atomic_load(&released), 1); /* destroyed after commit, not dispatched */
+    /* row batches take no log sequence and leave nothing in the batch log */
+    CHECK_EQ_INT(atomic_load(&st->committed_seq), seq_before);
+    CHECK_EQ_INT(cf_count(st, CF_BATCHES), 0);
+
+    /* another tenant, same trace id; another trace of acme */
+    const char *bv[1] = {"beta-span"};
+    CHECK(submit_wait(st, span_batch("beta", "req-1", t1, sp, starts, bv, 1), &dup) == 0);
+    CHECK(!dup); /* same payload, other tenant: not a duplicate */
+    const char *ov[1] = {"other"};
+    CHECK(submit_wait(st, span_batch("acme", "req-2", t2, sp, starts, ov, 1), &dup) == 0);
+
+    char s[256];
+    /* key order: day 20000 first (c), then day 20001 by span id (b has id 30.., a 40..) */
+    trace_str(st, "acme", t1, s, sizeof s);
+    CHECK_EQ_STR(s, "c|b|a");
+    trace_str(st, "beta", t1, s, sizeof s);
+    CHECK_EQ_STR(s, "beta-span");
+    trace_str(st, "acme", t2, s, sizeof s);
+    CHECK_EQ_STR(s, "other");
+    trace_str(st, "nobody", t1, s, sizeof s);
+    CHECK_EQ_STR(s, "");
+    CHECK_EQ_INT(cf_count(st, CF_TRACE_INDEX), 4); /* acme t1 x2 days, beta t1, acme t2 */
+
+    /* duplicate: same tenant and payload, other rows -> nothing written */
+    const char *dv[3] = {"X", "Y", "Z"};
+    uint8_t sp2[3][8];
+    fill_id(sp2[0], 8, 200);
+    fill_id(sp2[1], 8, 201);
+    fill_id(sp2[2], 8, 202);
+    CHECK(submit_wait(st, span_batch("acme", "req-1", t1, sp2, starts, dv, 3), &dup) == 0);
+    CHECK(dup);
+    trace_str(st, "acme", t1, s, sizeof s);
+    CHECK_EQ_STR(s, "c|b|a");
+    CHECK_EQ_INT(cf_count(st, CF_SPANS), 5);
+    storage_close(st);
+
+    /* reopen: rows and the dedup window survive */
+    st = open_cfg(dir, 60000, 8);
+    CHECK(st != NULL);
+    if (st) {
+        CHECK(ready_wait(st, 5000) == 0);
+        trace_str(st, "acme", t1, s, sizeof s);
+        CHECK_EQ_STR(s, "c|b|a");
+        trace_str(st, "beta", t1, s, sizeof s);
+        CHECK_EQ_STR(s, "beta-span");
+        CHECK(submit_wait(st, span_batch("acme", "req-1", t1, sp2, starts, dv, 3), &dup) == 0);
+        CHECK(dup);
+        trace_str(st, "acme", t1, s, sizeof s);
+        CHECK_EQ_STR(s, "c|b|a");
+        storage_close(st);
+    }
+    tmpdir_remove(dir);
+}
+
+/* start_ns <= 0: the span goes to the commit day; key bytes as documented. */
+static void test_span_keys(void)
+{
+    char *dir = tmpdir_make();
+    storage *st = open_cfg(dir, 60000, 8);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    uint8_t t[16], s0[1][8];
+    fill_id(t, 16, 7);
+    fill_id(s0[0], 8, 9);
+    int64_t starts[1] = {0};
+    const char *vals[1] = {"v"};
+    int64_t before = time_now_ms();
+    CHECK(submit_wait(st, span_batch("ten", "p", t, s0, starts, vals, 1), NULL) == 0);
+    int64_t after = time_now_ms();
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ro, st->cf[CF_SPANS]);
+    rocksdb_iter_seek_to_first(it);
+    CHECK(rocksdb_iter_valid(it));
+    if (rocksdb_iter_valid(it)) {
+        size_t kl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        CHECK_EQ_INT(kl, 4 + 4 + 16 + 8);
+        CHECK(memcmp(k, "ten", 4) == 0); /* tenant and its '\0' */
+        uint32_t day = storage_key_get_be32(k + 4);
+        CHECK(day == (uint32_t)(before / 86400000) || day == (uint32_t)(after / 86400000));
+        CHECK(memcmp(k + 8, t, 16) == 0);
+        CHECK(memcmp(k + 24, s0[0], 8) == 0);
+    }
+    rocksdb_iter_destroy(it);
+    it = rocksdb_create_iterator_cf(st->db, st->ro, st->cf[CF_TRACE_INDEX]);
+    rocksdb_iter_seek_to_first(it);
+    CHECK(rocksdb_iter_valid(it));
+    if (rocksdb_iter_valid(it)) {
+        size_t kl, vl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        rocksdb_iter_value(it, &vl);
+        CHECK_EQ_INT(kl, 4 + 16 + 4);
+        CHECK(memcmp(k + 4, t, 16) == 0);
+        CHECK_EQ_INT(storage_key_get_be32(k + 20), before / 86400000);
+        CHECK_EQ_INT(vl, 0);
+    }
+    rocksdb_iter_destroy(it);
+    char s[64];
+    trace_str(st, "ten", t, s, sizeof s);
+    CHECK_EQ_STR(s, "v");
+    storage_close(st);
+    tmpdir_remove(dir);
+}
+
+static void test_day(void)
+{
+    CHECK_EQ_INT(storage_key_day(1, 0), 0);
+    CHECK_EQ_INT(storage_key_day(DAY_NS - 1, 0), 0);
+    CHECK_EQ_INT(storage_key_day(DAY_NS, 0), 1);
+    CHECK_EQ_INT(storage_key_day(20000 * DAY_NS + 123, 5), 20000);
+    CHECK_EQ_INT(storage_key_day(0, 86400000LL * 19999 + 1), 19999);
+    CHECK_EQ_INT(storage_key_day(-5, 86400000LL * 3), 3);
+    CHECK_EQ_INT(storage_key_day(INT64_MAX, 0), INT64_MAX / DAY_NS);
+    /* span keys of one tenant and day sort by trace then span */
+    uint8_t k1[64], k2[64], tr[16] = {0}, s1[8] = {0}, s2[8] = {0};
+    s2[7] = 1;
+    size_t l1 = storage_key_span(k1, "t", 1, 3, tr, s1);
+    size_t l2 = storage_key_span(k2, "t", 1, 3, tr, s2);
+    CHECK_EQ_INT(l1, 1 + 29);
+    CHECK(l1 == l2 && memcmp(k1, k2, l1) < 0);
+    uint8_t seq[12] = {0};
+    size_t ll = storage_key_log(k1, "t", 1, 3, 42, -1, seq);
+    storage_key_log(k2, "t", 1, 3, 42, 1, seq);
+    CHECK_EQ_INT(ll, 1 + 33);
+    CHECK(memcmp(k1, k2, ll) < 0); /* negative ts before positive */
+}
+
+static storage_batch *log_batch(const char *tenant, const char *payload, const char *app,
+                                const int64_t *ts, size_t n)
+{
+    storage_batch *b = storage_batch_create(tenant, STORAGE_BATCH_OTLP_LOGS_V1, payload,
+                                            strlen(payload), NULL, NULL, 0);
+    for (size_t i = 0; b && i < n; i++) {
+        /* even rows: {app, env}; odd rows: {app} */
+        sonde_label l[2] = {{"app", app, 3, (uint32_t)strlen(app)}, {"env", "prod", 3, 4}};
+        char v[32];
+        snprintf(v, sizeof v, "line %zu", i);
+        if (storage_batch_add_log(b, l, i % 2 ? 1 : 2, ts[i], v, strlen(v)) != SONDE_OK) {
+            storage_batch_destroy(b);
+            return NULL;
+        }
+    }
+    return b;
+}
+
+static void test_logs(void)
+{
+    char *dir = tmpdir_make();
+    storage *st = open_cfg(dir, 60000, 8);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    int64_t d = 19000 * DAY_NS;
+    int64_t ts[4] = {d + 30, d + 10, d + DAY_NS + 1, d + 10};
+    storage_batch *b = log_batch("acme", "logs-1", "web", ts, 4);
+    CHECK(b && storage_batch_rows(b) == 4);
+    bool dup = true;
+    CHECK(submit_wait(st, b, &dup) == 0 && !dup);
+    CHECK(submit_wait(st, log_batch("acme", "logs-1", "web", ts, 4), &dup) == 0 && dup);
+    CHECK_EQ_INT(cf_count(st, CF_LOGS), 4);
+    CHECK_EQ_INT(cf_count(st, CF_LOG_STREAMS), 2);
+
+    sonde_label two[2] = {{"app", "web", 3, 3}, {"env", "prod", 3, 4}};
+    uint64_t sid2 = series_labels_hash(two, 2), sid1 = series_labels_hash(two, 1);
+    /* expected key order: (day 19000, each stream by id, ts), then day 19001 */
+    struct {
+        uint32_t day;
+        uint64_t sid;
+        int64_t ts;
+        uint32_t idx;
+    } want[4] = {{19000, sid2, d + 30, 0},
+                 {19000, sid1, d + 10, 1},
+                 {19001, sid2, d + DAY_NS + 1, 2},
+                 {19000, sid1, d + 10, 3}};
+    /* sort want by (day, sid, ts, idx) */
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++) {
+            bool swap = want[j].day < want[i].day ||
+                        (want[j].day == want[i].day &&
+                         (want[j].sid < want[i].sid ||
+                          (want[j].sid == want[i].sid &&
+                           (want[j].ts < want[i].ts ||
+                            (want[j].ts == want[i].ts && want[j].idx < want[i].idx)))));
+            if (swap) {
+                __typeof__(want[0]) t = want[i];
+                want[i] = want[j];
+                want[j] = t;
+            }
+        }
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ro, st->cf[CF_LOGS]);
+    int i = 0;
+    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it) && i < 4;
+         rocksdb_iter_next(it), i++) {
+        size_t kl, vl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        const char *v = rocksdb_iter_value(it, &vl);
+        CHECK_EQ_INT(kl, 5 + 4 + 8 + 8 + 12);
+        CHECK(memcmp(k, "acme", 5) == 0);
+        CHECK_EQ_INT(storage_key_get_be32(k + 5), want[i].day);
+        CHECK(storage_key_get_be64(k + 9) == want[i].sid);
+        CHECK_EQ_INT(storage_key_ts_decode(storage_key_get_be64(k + 17)), want[i].ts);
+        CHECK_EQ_INT(storage_key_get_be32(k + 33), want[i].idx);
+        char line[32];
+        snprintf(line, sizeof line, "line %u", want[i].idx);
+        CHECK(vl == strlen(line) && memcmp(v, line, vl) == 0);
+    }
+    CHECK_EQ_INT(i, 4);
+    rocksdb_iter_destroy(it);
+
+    /* log_streams: tenant '\0' id -> canonical labels */
+    it = rocksdb_create_iterator_cf(st->db, st->ro, st->cf[CF_LOG_STREAMS]);
+    size_t ns = 0;
+    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it), ns++) {
+        size_t kl, vl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        const char *v = rocksdb_iter_value(it, &vl);
+        CHECK_EQ_INT(kl, 5 + 8);
+        uint64_t sid = storage_key_get_be64(k + 5);
+        uint32_t nl = sid == sid2 ? 2 : 1;
+        CHECK(sid == sid1 || sid == sid2);
+        char enc[64];
+        size_t el = series_labels_encoded_len(two, nl);
+        series_labels_encode(two, nl, enc);
+        CHECK(vl == el && memcmp(v, enc, el) == 0);
+    }
+    rocksdb_iter_destroy(it);
+    CHECK_EQ_INT(ns, 2);
+    storage_close(st);
+    tmpdir_remove(dir);
+}
+
+/* A group with metric and row batches: metrics still apply and reads do not
+ * wait for a sequence the shards never see. */
+static void test_mixed(void)
+{
+    char *dir = tmpdir_make();
+    storage *st = open_cfg(dir, 60000, 8);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    done_rec r = {0};
+    uint8_t t[16], s0[1][8];
+    fill_id(t, 16, 3);
+    fill_id(s0[0], 8, 4);
+    int64_t starts[1] = {DAY_NS};
+    const char *vals[1] = {"m"};
+    for (int k = 0; k < 4; k++) {
+        CHECK(storage_submit(st, batch_k("acme", k, 5), done_cb, &r) == SONDE_OK);
+        char p[16];
+        snprintf(p, sizeof p, "mixed-%d", k);
+        CHECK(storage_submit(st, span_batch("acme", p, t, s0, starts, vals, 1), done_cb, &r) ==
+              SONDE_OK);
+    }
+    CHECK(done_wait(&r, 8, 10000) == 0);
+    CHECK_EQ_INT(atomic_load(&r.ok), 8);
+    CHECK(verify(st, "acme", 20));
+    /* only the metric batches took sequences, and the shards reach them all
+     * (a row batch with a sequence would stall every read for 2 s) */
+    CHECK_EQ_INT(atomic_load(&st->committed_seq), 4);
+    for (unsigned i = 0; i < st->nshards; i++)
+        CHECK(atomic_load(&st->shards[i].applied_seq) >= 4);
+    storage_close(st);
+    tmpdir_remove(dir);
+}
+
+/* A data dir written before the row families existed still opens (the
+ * missing families are created) and takes rows. */
+static void test_old_dir(void)
+{
+    char *dir = tmpdir_make();
+    char path[512];
+    snprintf(path, sizeof path, "%s/db", dir);
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(o, 1);
+    rocksdb_options_set_create_missing_column_families(o, 1);
+    const char *names[6] = {"default", "batches", "batch_ids", "series", "chunks", "meta"};
+    const rocksdb_options_t *cfo[6] = {o, o, o, o, o, o};
+    rocksdb_column_family_handle_t *h[6];
+    char *e = NULL;
+    rocksdb_t *db = rocksdb_open_column_families(o, path, 6, names, cfo, h, &e);
+    CHECK(db != NULL && e == NULL);
+    if (db) {
+        uint8_t one[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+        rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+        rocksdb_put_cf(db, wo, h[5], "schema_version", 14, (const char *)one, 8, &e);
+        CHECK(e == NULL);
+        rocksdb_writeoptions_destroy(wo);
+        for (int i = 0; i < 6; i++)
+            rocksdb_column_family_handle_destroy(h[i]);
+        rocksdb_close(db);
+    }
+    free(e);
+    rocksdb_options_destroy(o);
+
+    storage *st = open_cfg(dir, 60000, 8);
+    CHECK(st != NULL);
+    if (st) {
+        uint8_t t[16], s0[1][8];
+        fill_id(t, 16, 11);
+        fill_id(s0[0], 8, 12);
+        int64_t starts[1] = {DAY_NS};
+        const char *vals[1] = {"old-dir"};
+        CHECK(submit_wait(st, span_batch("acme", "p", t, s0, starts, vals, 1), NULL) == 0);
+        storage_close(st);
+        st = open_cfg(dir, 60000, 8);
+        CHECK(st != NULL);
+        if (st) {
+            char s[64];
+            trace_str(st, "acme", t, s, sizeof s);
+            CHECK_EQ_STR(s, "old-dir");
+            storage_close(st);
+        }
+    }
+    tmpdir_remove(dir);
+}
+
+static void test_args(void)
+{
+    storage_batch *lb =
+        storage_batch_create("t", STORAGE_BATCH_OTLP_LOGS_V1, "x", 1, NULL, NULL, 0);
+    storage_batch *tb =
+        storage_batch_create("t", STORAGE_BATCH_OTLP_TRACES_V1, "x", 1, NULL, NULL, 0);
+    storage_batch *mb =
+        storage_batch_create("t", STORAGE_BATCH_REMOTE_WRITE_V1, "x", 1, NULL, NULL, 0);
+    uint8_t id[16] = {1};
+    sonde_label ok[2] = {{"a", "1", 1, 1}, {"b", "2", 1, 1}};
+    sonde_label unsorted[2] = {{"b", "1", 1, 1}, {"a", "2", 1, 1}};
+    sonde_label twice[2] = {{"a", "1", 1, 1}, {"a", "2", 1, 1}};
+    CHECK(storage_batch_add_span(lb, id, id, 1, "v", 1) == SONDE_ERR_INVALID);
+    CHECK(storage_batch_add_span(mb, id, id, 1, "v", 1) == SONDE_ERR_INVALID);
+    CHECK(storage_batch_add_log(tb, ok, 2, 1, "v", 1) == SONDE_ERR_INVALID);
+    CHECK(storage_batch_add_log(lb, unsorted, 2, 1, "v", 1) == SONDE_ERR_INVALID);
+    CHECK(storage_batch_add_log(lb, twice, 2, 1, "v", 1) == SONDE_ERR_INVALID);
+    CHECK(storage_batch_add_log(lb, ok, 2, 1, "v", 1) == SONDE_OK);
+    CHECK(storage_batch_add_log(lb, ok, 2, 2, NULL, 0) == SONDE_OK); /* empty value */
+    CHECK(storage_batch_add_span(tb, id, id, 1, "v", 1) == SONDE_OK);
+    CHECK(storage_batch_add_span(NULL, id, id, 1, "v", 1) == SONDE_ERR_INVALID);
+    CHECK_EQ_INT(storage_batch_rows(lb), 2);
+    CHECK_EQ_INT(storage_batch_rows(tb), 1);
+    CHECK(storage_batch_row_bytes(tb) >= 1 && storage_batch_row_bytes(mb) == 0);
+    /* the id does not depend on rows, only on tenant, kind and payload */
+    storage_batch *tb2 =
+        storage_batch_create("t", STORAGE_BATCH_OTLP_TRACES_V1, "x", 1, NULL, NULL, 0);
+    CHECK(tb2 && memcmp(tb->id, tb2->id, STORAGE_BATCH_ID_LEN) == 0);
+    CHECK(memcmp(tb->id, lb->id, STORAGE_BATCH_ID_LEN) != 0);
+    CHECK_EQ_INT(tb->payload_len, 0); /* the payload is not kept */
+    storage_batch_destroy(lb);
+    storage_batch_destroy(tb);
+    storage_batch_destroy(tb2);
+    storage_batch_destroy(mb);
+}
+
+int main(void)
+{
+    RUN(test_day);
+    RUN(test_args);
+    RUN(test_spans);
+    RUN(test_span_keys);
+    RUN(test_logs);
+    RUN(test_mixed);
+    RUN(test_old_dir);
+    return TEST_DONE();
+}
