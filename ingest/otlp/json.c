@@ -228,8 +228,12 @@ static sonde_status jp_value(jp *j, json_value *v, unsigned depth)
     if (c == '{' || c == '[') {
         bool obj = c == '{';
         char close = obj ? '}' : ']';
-        if (depth >= j->lim->max_depth)
-            return jp_fail(j, SONDE_ERR_LIMIT, "nesting deeper than the cap");
+        if (depth >= j->lim->max_depth) {
+            char what[96];
+            snprintf(what, sizeof what, "arrays and objects nested deeper than %u (max_depth)",
+                     j->lim->max_depth);
+            return jp_fail(j, SONDE_ERR_LIMIT, what);
+        }
         v->type = obj ? JSON_OBJECT : JSON_ARRAY;
         j->p++;
         jp_ws(j);

@@ -49,12 +49,18 @@
  *    ascending and finite, exponential scale outside [-4, 20]) are rejected.
  *  - An invalid promoted attribute key drops that attribute (Prometheus fails
  *    the whole resource).
- *  - Label names follow Prometheus 3's defaults (label_name_underscore_
- *    sanitization and label_name_preserve_multiple_underscores both true):
- *    each invalid rune becomes one '_', runs of '_' are kept, "_x" becomes
- *    "key_x", a leading digit gets "key_". The specification's SHOULD
- *    (collapse runs of '_') is otlp_tr_label_opts.preserve_underscores =
- *    false. Metric names always collapse, as both say.
+ *  - Label names follow the specification: each invalid rune becomes '_'
+ *    and runs of '_' collapse to one (a MUST there; Prometheus 3 keeps runs
+ *    by default), "_x" stays "_x" (valid by the specification's regex;
+ *    Prometheus makes it "key_x"), and a leading digit gets "key_" (the
+ *    specification only says the name must not start with one). Metric
+ *    names always collapse, as both say.
+ *  - Unit "1" becomes the "ratio" suffix for every type, so a counter with
+ *    unit "1" is x_ratio_total (the specification; Prometheus does it for
+ *    gauges only). No {name}_created series: a start time newer than the
+ *    series' last sample is stored as a 0 sample instead (storage.h,
+ *    storage_series_meta), which is what Prometheus does with created
+ *    timestamps.
  *  - Scope labels are on (the specification's MUST; Prometheus 3 has them
  *    behind promote_scope_metadata, off by default), and only for a scope
  *    with a name, as Prometheus does.
@@ -112,6 +118,7 @@ typedef struct tr_rec {
     uint32_t sid;
     int64_t ts;
     double v;
+    int64_t start; /* the point's start time (ms), 0 when none */
 } tr_rec;
 
 typedef struct tr_mark {
@@ -139,6 +146,8 @@ typedef struct tr {
     sonde_label *base, *lbuf;
     uint32_t nbase;
     bool delta;
+    int64_t start;    /* start time of a cumulative counter-like point (ms), else 0 */
+    bool any_start;   /* some record has a start time */
 
     /* output */
     sonde_series *series;
@@ -479,7 +488,8 @@ static sonde_status emit(tr *t, const char *name, const char *xname, const char 
     }
     if (t->nrec >= t->rec_cap)
         return SONDE_ERR_INTERNAL;
-    t->rec[t->nrec++] = (tr_rec){sid, ts, v};
+    t->rec[t->nrec++] = (tr_rec){sid, ts, v, t->start};
+    t->any_start |= t->start != 0;
     return SONDE_OK;
 }
 
@@ -746,6 +756,26 @@ static uint64_t point_time(otlp_tr_kind k, const void *p)
     return 0;
 }
 
+/* start_time_unix_nano of counter-like points (monotonic sums, histograms,
+ * summaries): where a cumulative stream (re)started. */
+static uint64_t point_start(otlp_tr_kind k, const void *p)
+{
+    switch (k) {
+    case OTLP_TR_COUNTER:
+        return ((const pb_number_point *)p)->start_time_unix_nano;
+    case OTLP_TR_HISTOGRAM:
+        return ((const pb_hist_point *)p)->start_time_unix_nano;
+    case OTLP_TR_EXPHIST:
+        return ((const pb_exp_point *)p)->start_time_unix_nano;
+    case OTLP_TR_SUMMARY:
+        return ((const pb_summary_point *)p)->start_time_unix_nano;
+    case OTLP_TR_GAUGE:
+    case OTLP_TR_UPDOWN:
+        return 0;
+    }
+    return 0;
+}
+
 static size_t point_exemplars(otlp_tr_kind k, const void *p)
 {
     switch (k) {
@@ -825,6 +855,8 @@ static sonde_status do_metric(tr *t, const pb_metric *m, uint64_t *lo, uint64_t 
         if (!p)
             continue;
         tr_mark mk = mark(t);
+        uint64_t start = t->delta ? 0 : point_start(v.kind, p);
+        t->start = start && start < point_time(v.kind, p) ? ns_to_ms(start) : 0;
         switch (v.kind) {
         case OTLP_TR_GAUGE:
         case OTLP_TR_COUNTER:
@@ -847,6 +879,7 @@ static sonde_status do_metric(tr *t, const pb_metric *m, uint64_t *lo, uint64_t 
             return st;
     }
     t->delta = false;
+    t->start = 0;
     return SONDE_OK;
 }
 
@@ -1075,62 +1108,79 @@ static size_t sample_bound(const pb_request *r)
     return total;
 }
 
-static int sample_cmp_ts(const sonde_sample *a, const sonde_sample *b)
+static int rec_cmp_ts(const tr_rec *a, const tr_rec *b)
 {
-    return a->ts_ms < b->ts_ms ? -1 : a->ts_ms > b->ts_ms;
+    return a->ts < b->ts ? -1 : a->ts > b->ts;
 }
 
-static int sample_cmp_any(const void *a, const void *b)
+static int rec_cmp_any(const void *a, const void *b)
 {
-    return sample_cmp_ts(a, b);
+    return rec_cmp_ts(a, b);
 }
 
+/* Groups the records by series (a stable counting sort), sorts each
+ * series' records by time where needed (stable: of equal timestamps the
+ * last one given wins), and writes the samples and, when any point had a
+ * start time, the per-sample start times. */
 static sonde_status finish(tr *t)
 {
     otlp_translate_result *out = t->out;
-    for (size_t i = 0; i < t->nseries; i++)
-        t->series[i].nsamples = 0;
-    for (size_t i = 0; i < t->nrec; i++)
-        t->series[t->rec[i].sid].nsamples++;
+    size_t *first = arena_calloc(t->a, t->nseries + 1, sizeof *first);
+    tr_rec *by = arena_alloc(t->a, (t->nrec ? t->nrec : 1) * sizeof *by);
     sonde_sample *all = arena_alloc(t->a, (t->nrec ? t->nrec : 1) * sizeof *all);
-    if (!all)
+    int64_t *starts = t->any_start ? arena_alloc(t->a, (t->nrec ? t->nrec : 1) * sizeof *starts)
+                                   : NULL;
+    int64_t **sstart = t->any_start
+                           ? arena_calloc(t->a, t->nseries ? t->nseries : 1, sizeof *sstart)
+                           : NULL;
+    if (!first || !by || !all || (t->any_start && (!starts || !sstart)))
         return SONDE_ERR_NOMEM;
-    size_t off = 0, longest = 0;
+    for (size_t i = 0; i < t->nrec; i++)
+        first[t->rec[i].sid + 1]++;
+    size_t longest = 0;
     for (size_t i = 0; i < t->nseries; i++) {
-        t->series[i].samples = all + off;
-        off += t->series[i].nsamples;
-        if (t->series[i].nsamples > longest)
-            longest = t->series[i].nsamples;
-        t->series[i].nsamples = 0;
+        if (first[i + 1] > longest)
+            longest = first[i + 1];
+        first[i + 1] += first[i];
     }
-    for (size_t i = 0; i < t->nrec; i++) {
-        sonde_series *s = &t->series[t->rec[i].sid];
-        s->samples[s->nsamples++] = (sonde_sample){t->rec[i].ts, t->rec[i].v};
-    }
-    sonde_sample *tmp = NULL;
+    size_t *fill = arena_alloc(t->a, (t->nseries ? t->nseries : 1) * sizeof *fill);
+    if (!fill)
+        return SONDE_ERR_NOMEM;
+    memcpy(fill, first, t->nseries * sizeof *fill);
+    for (size_t i = 0; i < t->nrec; i++)
+        by[fill[t->rec[i].sid]++] = t->rec[i];
+    tr_rec *tmp = NULL;
     size_t total = 0;
     for (size_t i = 0; i < t->nseries; i++) {
-        sonde_series *s = &t->series[i];
+        tr_rec *r = by + first[i];
+        size_t n = first[i + 1] - first[i];
         bool sorted = true;
-        for (uint32_t j = 1; j < s->nsamples && sorted; j++)
-            sorted = s->samples[j - 1].ts_ms <= s->samples[j].ts_ms;
+        for (size_t j = 1; j < n && sorted; j++)
+            sorted = r[j - 1].ts <= r[j].ts;
         if (!sorted) {
             if (!tmp && !(tmp = arena_alloc(t->a, longest * sizeof *tmp)))
                 return SONDE_ERR_NOMEM;
-            sort_stable(s->samples, s->nsamples, sizeof *s->samples, sample_cmp_any, tmp);
+            sort_stable(r, n, sizeof *r, rec_cmp_any, tmp);
         }
-        /* equal timestamps: the last one given wins */
+        sonde_series *s = &t->series[i];
+        s->samples = all + total;
+        if (sstart)
+            sstart[i] = starts + total;
         uint32_t w = 0;
-        for (uint32_t j = 0; j < s->nsamples; j++) {
-            if (w > 0 && s->samples[w - 1].ts_ms == s->samples[j].ts_ms)
-                w--;
-            s->samples[w++] = s->samples[j];
+        for (size_t j = 0; j < n; j++) {
+            if (w > 0 && s->samples[w - 1].ts_ms == r[j].ts)
+                w--; /* equal timestamps: the last one given wins */
+            s->samples[w] = (sonde_sample){r[j].ts, r[j].v};
+            if (sstart)
+                sstart[i][w] = r[j].start;
+            w++;
         }
         s->nsamples = w;
         total += w;
     }
     out->series = t->series;
     out->delta = t->sdelta;
+    out->start_ms = sstart;
     out->nseries = t->nseries;
     out->nsamples = total;
     return SONDE_OK;

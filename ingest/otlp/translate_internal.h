@@ -28,9 +28,10 @@ typedef enum otlp_tr_kind {
     OTLP_TR_SUMMARY,
 } otlp_tr_kind;
 
-/* Label-name sanitising knobs. Prometheus 3's defaults (config.DefaultOTLPConfig)
- * are underscore_prefix = true and preserve_underscores = true; the OTel
- * specification's SHOULD ("collapse runs of _") is preserve_underscores = false. */
+/* Label-name sanitising knobs. The defaults follow the OTel specification
+ * (runs of '_' collapse: MUST; "_x" is a valid key as it is). Prometheus 3's
+ * defaults (config.DefaultOTLPConfig) would be underscore_prefix = true and
+ * preserve_underscores = true. */
 typedef struct otlp_tr_label_opts {
     bool keep;                 /* NoTranslation: UTF-8 names kept as they are */
     bool underscore_prefix;    /* "_x" (not "__x") -> "key_x" */

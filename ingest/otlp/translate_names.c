@@ -19,10 +19,12 @@
 
 #include "translate_internal.h"
 
+/* The specification's rules: label keys match [a-zA-Z_][a-zA-Z0-9_]*, so
+ * "_x" is valid as it is, and runs of '_' MUST collapse to one. */
 const otlp_tr_label_opts otlp_tr_label_defaults = {
     .keep = false,
-    .underscore_prefix = true,
-    .preserve_underscores = true,
+    .underscore_prefix = false,
+    .preserve_underscores = false,
 };
 
 /* ---- metric names ---- */
@@ -251,19 +253,25 @@ sonde_status otlp_tr_metric_name(buf *b, const char *name, const char *unit, otl
     if (pt.n)
         tok[nt++] = (span){pt.s, pt.n};
 
-    const char *move = NULL;
+    /* suffixes moved to the end, in this order: the unit "1" is "ratio" for
+     * every type (the specification's special case; Prometheus' translator
+     * limits it to gauges), and the unit comes before the type suffix:
+     * x_ratio_total */
+    const char *moves[2];
+    size_t nmoves = 0;
+    if (unit && strcmp(unit, "1") == 0)
+        moves[nmoves++] = "ratio";
     if (kind == OTLP_TR_COUNTER)
-        move = "total";
-    else if (kind == OTLP_TR_GAUGE && unit && strcmp(unit, "1") == 0)
-        move = "ratio";
-    if (move) {
+        moves[nmoves++] = "total";
+    for (size_t m = 0; m < nmoves; m++) {
         size_t w = 0;
         for (size_t i = 0; i < nt; i++)
-            if (!span_eq(tok[i], move))
+            if (!span_eq(tok[i], moves[m]))
                 tok[w++] = tok[i];
         nt = w;
-        tok[nt++] = (span){move, strlen(move)};
     }
+    for (size_t m = 0; m < nmoves; m++)
+        tok[nt++] = (span){moves[m], strlen(moves[m])};
 
     size_t start_len = b->len;
     sonde_status st = SONDE_OK;
@@ -661,4 +669,9 @@ sonde_status otlp_tr_value_str(buf *b, const anyvalue *v)
     default:
         return SONDE_OK; /* empty value: the empty string */
     }
+}
+
+sonde_status otlp_anyvalue_text(buf *out, const void *value)
+{
+    return otlp_tr_value_str(out, value);
 }

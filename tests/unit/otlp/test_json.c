@@ -75,7 +75,7 @@ static void test_parser_strict(void)
             fprintf(stderr, "  accepted: %s\n", bad[i]);
     }
     CHECK_EQ_INT(jparse(a, "[[[[[[[[[1]]]]]]]]]", &v), SONDE_ERR_LIMIT);
-    CHECK(strstr(err, "nesting") != NULL);
+    CHECK(strstr(err, "nested deeper than 8 (max_depth)") != NULL);
     CHECK_EQ_INT(jparse(a, "[[[[[[[[1]]]]]]]]", &v), SONDE_OK);
     char longstr[80];
     memset(longstr, 'x', sizeof longstr);

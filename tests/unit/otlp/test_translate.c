@@ -413,8 +413,9 @@ static void test_metric_names(void)
          "http_server_request_duration_seconds"},
         {"requests", "", OTLP_TR_COUNTER, "requests_total"},
         {"cpu_usage", "1", OTLP_TR_GAUGE, "cpu_usage_ratio"},
-        {"items", "1", OTLP_TR_COUNTER, "items_total"},
-        {"active", "1", OTLP_TR_UPDOWN, "active"},
+        {"items", "1", OTLP_TR_COUNTER, "items_ratio_total"}, /* spec: "1" is ratio for all */
+        {"active", "1", OTLP_TR_UPDOWN, "active_ratio"},
+        {"hit_ratio", "1", OTLP_TR_COUNTER, "hit_ratio_total"},
         {"response_time", "ms", OTLP_TR_GAUGE, "response_time_milliseconds"},
         {"memory_usage", "By", OTLP_TR_GAUGE, "memory_usage_bytes"},
         {"system.memory.usage", "KiBy", OTLP_TR_UPDOWN, "system_memory_usage_kibibytes"},
@@ -488,20 +489,21 @@ static void test_label_names(void)
 {
     static const struct {
         const char *key, *want; /* want NULL: an error */
-    } defaults[] = {
+    } defaults[] = { /* the specification: runs collapse, "_x" is valid */
         {"label:with:colons", "label_with_colons"},
         {"LabelWithCapitalLetters", "LabelWithCapitalLetters"},
         {"label!with&special$chars)", "label_with_special_chars_"},
-        {"label_with_foreign_characters_字符", "label_with_foreign_characters___"},
+        {"label_with_foreign_characters_字符", "label_with_foreign_characters_"},
         {"label.with.dots", "label_with_dots"},
         {"http.request.method", "http_request_method"},
-        {".foo", "key_foo"},
+        {".foo", "_foo"},
+        {"weird..key", "weird_key"},
         {"123label", "key_123label"},
-        {"_label_starting_with_underscore", "key_label_starting_with_underscore"},
-        {"__label_starting_with_2underscores", "__label_starting_with_2underscores"},
-        {"label__with__double__underscores", "label__with__double__underscores"},
-        {"__reserved__label__name__", "__reserved__label__name__"},
-        {"trailing_underscores___", "trailing_underscores___"},
+        {"_label_starting_with_underscore", "_label_starting_with_underscore"},
+        {"__label_starting_with_2underscores", "_label_starting_with_2underscores"},
+        {"label__with__double__underscores", "label_with_double_underscores"},
+        {"__reserved__label__name__", "__reserved_label_name__"},
+        {"trailing_underscores___", "trailing_underscores_"},
         {"ようこそ", NULL},
         {"", NULL},
         {"__", NULL},
@@ -521,17 +523,18 @@ static void test_label_names(void)
         }
         buf_fini(&b);
     }
-    /* the specification's SHOULD: collapse runs, keep __x__ wrapping */
+    /* Prometheus 3's defaults, kept as options: runs kept, "_x" -> "key_x" */
     otlp_tr_label_opts spec = {
-        .keep = false, .underscore_prefix = false, .preserve_underscores = false};
+        .keep = false, .underscore_prefix = true, .preserve_underscores = true};
     static const struct {
         const char *key, *want;
     } collapse[] = {
-        {"label__with__double__underscores", "label_with_double_underscores"},
-        {"label.name__with&&special##chars", "label_name_with_special_chars"},
-        {"__reserved__label__name__", "__reserved_label_name__"},
-        {"label_with_foreign_characters_字符", "label_with_foreign_characters_"},
-        {".foo", "_foo"},
+        {"label__with__double__underscores", "label__with__double__underscores"},
+        {"__reserved__label__name__", "__reserved__label__name__"},
+        {"label_with_foreign_characters_字符", "label_with_foreign_characters___"},
+        {".foo", "key_foo"},
+        {"_label_starting_with_underscore", "key_label_starting_with_underscore"},
+        {"trailing_underscores___", "trailing_underscores___"},
     };
     for (size_t i = 0; i < sizeof collapse / sizeof collapse[0]; i++) {
         buf b;
@@ -734,11 +737,11 @@ static void test_sums(void)
     CHECK_EQ_INT(run(req, NULL, &r), SONDE_OK);
     CHECK_EQ_INT(r.nseries, 4);
     CHECK_SAMPLE(&r, "__name__=\"http_requests_total\",job=\"svc\"", T0_MS, 7.0);
-    CHECK_SAMPLE(&r, "__name__=\"connections_open\",job=\"svc\"", T0_MS, 3.0);
+    CHECK_SAMPLE(&r, "__name__=\"connections_open_ratio\",job=\"svc\"", T0_MS, 3.0);
     CHECK_SAMPLE(&r, "__name__=\"bytes_sent_total\",job=\"svc\"", T0_MS, 100.0);
     CHECK_SAMPLE(&r, "__name__=\"queue_change\",job=\"svc\"", T0_MS, -2.0);
     CHECK(!r.delta[find_index(&r, "__name__=\"http_requests_total\",job=\"svc\"")]);
-    CHECK(!r.delta[find_index(&r, "__name__=\"connections_open\",job=\"svc\"")]);
+    CHECK(!r.delta[find_index(&r, "__name__=\"connections_open_ratio\",job=\"svc\"")]);
     CHECK(r.delta[find_index(&r, "__name__=\"bytes_sent_total\",job=\"svc\"")]);
     CHECK(r.delta[find_index(&r, "__name__=\"queue_change\",job=\"svc\"")]);
 
@@ -749,6 +752,44 @@ static void test_sums(void)
     CHECK_EQ_INT(r.nseries, 0);
     CHECK_EQ_INT(r.rejected_points, 1);
     CHECK(strstr(r.msg, "temporality") != NULL);
+}
+
+/* start_time_unix_nano of cumulative counter-like points comes out per
+ * sample; gauges, up-down sums, deltas and a start not before the point
+ * give 0, and the array is absent when no point has one. */
+static void test_start_times(void)
+{
+    otlp_translate_result r;
+    pb_ndp *c1 = ndp_int(7, T0), *c2 = ndp_int(9, T0 + 2000000000), *g = ndp(1, T0);
+    pb_ndp *bad = ndp_int(1, T0), *d = ndp_int(5, T0);
+    c1->start_time_unix_nano = T0 - 60000000000ULL;
+    c2->start_time_unix_nano = T0 + 1000000000ULL; /* restarted between the points */
+    g->start_time_unix_nano = T0 - 1000000000ULL;
+    bad->start_time_unix_nano = T0; /* not before the point: ignored */
+    d->start_time_unix_nano = T0 - 1000000000ULL;
+    pb_metric *m = sum("restarts", "", 1, CUMULATIVE, c1);
+    m->sum->data_points = (pb_ndp **)list(&m->sum->n_data_points, c2, c1, NULL); /* unsorted */
+    pb_request *req = request(
+        resource(scope(NULL, NULL, m, gauge("temp", "", g, NULL),
+                       sum("other", "", 1, CUMULATIVE, bad), sum("d", "", 1, DELTA, d), NULL),
+                 kvs("service.name", "svc"), NULL),
+        NULL);
+    CHECK_EQ_INT(run(req, NULL, &r), SONDE_OK);
+    CHECK(r.start_ms != NULL);
+    if (r.start_ms) {
+        size_t i = find_index(&r, "__name__=\"restarts_total\",job=\"svc\"");
+        CHECK_EQ_INT(r.series[i].nsamples, 2);
+        CHECK(r.series[i].samples[0].ts_ms == T0_MS &&
+              r.series[i].samples[1].ts_ms == T0_MS + 2000);
+        CHECK(r.start_ms[i][0] == T0_MS - 60000); /* follows its sample through the sort */
+        CHECK(r.start_ms[i][1] == T0_MS + 1000);
+        CHECK(r.start_ms[find_index(&r, "__name__=\"temp\",job=\"svc\"")][0] == 0);
+        CHECK(r.start_ms[find_index(&r, "__name__=\"other_total\",job=\"svc\"")][0] == 0);
+        CHECK(r.start_ms[find_index(&r, "__name__=\"d_total\",job=\"svc\"")][0] == 0);
+    }
+    arena_reset(A);
+    CHECK_EQ_INT(run(simple(gauge("g", "", ndp(1, T0), NULL)), NULL, &r), SONDE_OK);
+    CHECK(r.start_ms == NULL);
 }
 
 static void test_histogram(void)
@@ -1128,6 +1169,7 @@ int main(void)
     RUN_RESET(test_label_collisions);
     RUN_RESET(test_promote);
     RUN_RESET(test_sums);
+    RUN_RESET(test_start_times);
     RUN_RESET(test_histogram);
     RUN_RESET(test_exphist_buckets);
     RUN_RESET(test_exphist_series);
