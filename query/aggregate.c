@@ -6,6 +6,9 @@
  * Series are assigned to groups once (labels do not change across steps);
  * each step then folds the present points of every group. sum and avg use
  * Kahan summation as Prometheus 3 does; stddev/stdvar use Welford's method.
+ * Native histograms: sum/avg add them (query_hist_acc_*; mixing them with
+ * floats is a warning), count/group/limitk/limit_ratio take them, the others
+ * ignore them with Prometheus' info.
  *
  * Threads: one query on one thread; memory in the query arena.
  */
@@ -22,7 +25,65 @@ typedef struct aggacc {
     size_t n;
     bool seen;
     bool incremental; /* avg switched to incremental mean after overflow */
+    /* sum / avg over native histograms */
+    qhacc hacc;
+    bool has_float, has_hist, incompatible;
 } aggacc;
+
+static const char *agg_name(query_aggop op)
+{
+    switch (op) {
+    case QAGG_MIN:
+        return "min";
+    case QAGG_MAX:
+        return "max";
+    case QAGG_STDDEV:
+        return "stddev";
+    case QAGG_STDVAR:
+        return "stdvar";
+    case QAGG_QUANTILE:
+        return "quantile";
+    case QAGG_TOPK:
+        return "topk";
+    case QAGG_BOTTOMK:
+        return "bottomk";
+    default:
+        return "aggregation";
+    }
+}
+
+static const char *metric_name(const query_series *s, char *out, size_t n)
+{
+    const sonde_label *l = series_labels_get(s->labels, s->nlabels, "__name__", 8);
+    snprintf(out, n, "%.*s", l ? (int)l->value_len : 0, l ? l->value : "");
+    return out;
+}
+
+/* Adds histogram x to the group's sum or mean (sum and avg). */
+static sonde_status agg_hist_add(query_eval_ctx *c, arena *tmp, const query_node *n, aggacc *a,
+                                 const query_series *s, const sonde_fhist *x)
+{
+    a->has_hist = true;
+    if (a->incompatible)
+        return SONDE_OK;
+    a->hacc.avg = n->u.agg.op == QAGG_AVG;
+    unsigned before = a->hacc.flags;
+    if (query_hist_acc_add(tmp, &a->hacc, x) != SONDE_OK)
+        return query_eval_fail(c, SONDE_ERR_NOMEM, "out of memory");
+    unsigned now = a->hacc.flags & ~before;
+    if (now & QHIST_INCOMPATIBLE) {
+        char nb[200];
+        query_eval_annotate(c, true, n->u.agg.expr->pos,
+                            "vector contains a mix of histograms with exponential and custom "
+                            "buckets schemas for metric name \"%s\"",
+                            metric_name(s, nb, sizeof(nb)));
+        a->incompatible = true;
+    }
+    if (now & QHIST_RECONCILED)
+        query_eval_annotate(c, false, n->u.agg.expr->pos,
+                            "mismatched custom buckets were reconciled during aggregation");
+    return SONDE_OK;
+}
 
 static void kahan_add(double x, double *sum, double *comp)
 {
@@ -133,11 +194,13 @@ static sonde_status agg_select_k(query_eval_ctx *c, const query_node *n, const q
     query_value res;
     if ((st = query_vector_alloc(c, g, in->nseries, &res)))
         return st;
+    /* a series' point arrays are made when it is first chosen: most never are */
     for (size_t i = 0; i < in->nseries; i++) {
         res.series[i] = in->series[i];
         res.series[i].ts = NULL;
-        if ((st = query_series_alloc(c, g->n, &res.series[i])))
-            return st;
+        res.series[i].h = NULL;
+        res.series[i].v = NULL;
+        res.series[i].ok = NULL;
     }
     /* group members once (CSR layout), so each step costs O(series) */
     size_t *members = query_eval_alloc(c, (in->nseries + 1) * sizeof(size_t));
@@ -155,6 +218,22 @@ static sonde_status agg_select_k(query_eval_ctx *c, const query_node *n, const q
         goff[gi + 1] += goff[gi];
     for (size_t i = 0; i < in->nseries; i++)
         gmem[goff[grp[i]] + gfill[grp[i]]++] = i;
+    if (op == QAGG_LIMIT_RATIO) { /* one warning with the extreme value, as Prometheus */
+        double mx = -INFINITY, mn = INFINITY;
+        for (size_t step = 0; step < g->n; step++) {
+            mx = fmax(mx, param[step]);
+            mn = fmin(mn, param[step]);
+        }
+        char vs[32];
+        if (mx > 1)
+            query_eval_annotate(c, true, n->u.agg.param->pos,
+                                "ratio value should be between -1 and 1, got %s, capping to 1",
+                                query_fmt_float(vs, sizeof(vs), mx));
+        if (mn < -1)
+            query_eval_annotate(c, true, n->u.agg.param->pos,
+                                "ratio value should be between -1 and 1, got %s, capping to -1",
+                                query_fmt_float(vs, sizeof(vs), mn));
+    }
     for (size_t step = 0; step < g->n; step++) {
         if ((st = query_eval_tick(c)))
             return st;
@@ -170,9 +249,17 @@ static sonde_status agg_select_k(query_eval_ctx *c, const query_node *n, const q
         int64_t k = op == QAGG_LIMIT_RATIO ? 0 : (int64_t)p;
         for (size_t gi = 0; gi < ng; gi++) {
             size_t nmem = 0;
-            for (size_t gk = goff[gi]; gk < goff[gi + 1]; gk++)
-                if (in->series[gmem[gk]].ok[step])
-                    members[nmem++] = gmem[gk];
+            for (size_t gk = goff[gi]; gk < goff[gi + 1]; gk++) {
+                const query_series *ms = &in->series[gmem[gk]];
+                if (!ms->ok[step])
+                    continue;
+                if ((op == QAGG_TOPK || op == QAGG_BOTTOMK) && query_series_is_hist(ms, step)) {
+                    query_eval_annotate(c, false, n->pos, "ignored histogram in %s aggregation",
+                                        agg_name(op));
+                    continue;
+                }
+                members[nmem++] = gmem[gk];
+            }
             if (!nmem)
                 continue;
             size_t nch = 0;
@@ -219,6 +306,14 @@ static sonde_status agg_select_k(query_eval_ctx *c, const query_node *n, const q
                     }
             }
             for (size_t m = 0; m < nch; m++) {
+                const query_series *cs = &in->series[chosen[m]];
+                if (!res.series[chosen[m]].ok &&
+                    (st = query_series_alloc(c, g->n, &res.series[chosen[m]])))
+                    return st;
+                if (query_series_is_hist(cs, step) &&
+                    (st =
+                         query_series_set_hist(c, &res.series[chosen[m]], g->n, step, cs->h[step])))
+                    return st;
                 res.series[chosen[m]].ok[step] = 1;
                 res.series[chosen[m]].v[step] = in->series[chosen[m]].v[step];
                 rank[chosen[m]] = gi * (in->nseries + 1) + m;
@@ -228,7 +323,7 @@ static sonde_status agg_select_k(query_eval_ctx *c, const query_node *n, const q
     size_t k = 0;
     for (size_t i = 0; i < res.nseries; i++) {
         bool any = false;
-        for (size_t j = 0; j < g->n && !any; j++)
+        for (size_t j = 0; j < g->n && !any && res.series[i].ok; j++)
             any = res.series[i].ok[j];
         if (any) {
             rank[k] = rank[i];
@@ -251,7 +346,7 @@ static sonde_status agg_count_values(query_eval_ctx *c, const query_node *n, con
     sonde_status st;
     size_t lnl = strlen(lname);
     buf tmp;
-    buf_init(&tmp, 64);
+    buf_init(&tmp, 1 << 16);
     /* a series usually repeats its value across steps: reuse the output series */
     size_t *last_idx = query_eval_alloc(c, (in->nseries + 1) * sizeof(size_t));
     double *last_v = query_eval_alloc(c, (in->nseries + 1) * sizeof(double));
@@ -268,13 +363,18 @@ static sonde_status agg_count_values(query_eval_ctx *c, const query_node *n, con
             const query_series *s = &in->series[i];
             if (!s->ok[step])
                 continue;
-            if (last_idx[i] != SIZE_MAX && memcmp(&last_v[i], &s->v[step], sizeof(double)) == 0) {
+            bool hist = query_series_is_hist(s, step);
+            if (!hist && last_idx[i] != SIZE_MAX &&
+                memcmp(&last_v[i], &s->v[step], sizeof(double)) == 0) {
                 b.s[last_idx[i]].ok[step] = 1;
                 b.s[last_idx[i]].v[step] += 1;
                 continue;
             }
             buf_reset(&tmp);
-            buf_prom_float(&tmp, s->v[step]);
+            if (hist)
+                query_hist_string(&tmp, s->h[step]);
+            else
+                buf_prom_float(&tmp, s->v[step]);
             char *val = arena_strndup(c->a, tmp.data ? tmp.data : "", tmp.len);
             sonde_label *l;
             uint32_t nl;
@@ -289,7 +389,7 @@ static sonde_status agg_count_values(query_eval_ctx *c, const query_node *n, con
                 goto out;
             b.s[idx].ok[step] = 1;
             b.s[idx].v[step] += 1;
-            last_idx[i] = idx;
+            last_idx[i] = hist ? SIZE_MAX : idx;
             last_v[i] = s->v[step];
         }
     }
@@ -300,12 +400,182 @@ out:
     return st;
 }
 
+/*
+ * Fused aggregation: sum/min/max/count/group of a range-vector function of a
+ * matrix selector (`sum by (mode) (rate(x[5m]))`) takes each series' points
+ * as the function computes them and adds them to its group at once, instead
+ * of building the function's whole result and then walking it step by step.
+ * The result is bit-identical: series come in the order the function's
+ * result would hold them and groups are made in that order, so every
+ * (group, step) sees the same additions in the same order. Only float
+ * points: a series with histograms makes it fall back to the usual path.
+ */
+typedef struct fgroup {
+    double *v, *c; /* value (min/max/sum), Kahan compensation, per step */
+    uint32_t *n;   /* points per step */
+} fgroup;
+
+typedef struct fused {
+    query_eval_ctx *c;
+    const query_node *n;
+    const qgrid *g;
+    qbuilder groups;
+    fgroup *fg;
+    size_t cap;
+} fused;
+
+static bool fusable(const query_node *n)
+{
+    switch (n->u.agg.op) {
+    case QAGG_SUM:
+    case QAGG_MIN:
+    case QAGG_MAX:
+    case QAGG_COUNT:
+    case QAGG_GROUP:
+        break;
+    default:
+        return false;
+    }
+    if (n->u.agg.param || !query_range_streamable(n->u.agg.expr))
+        return false;
+    /* grouping on the name labels would see them dropped or not */
+    static const char *const names[] = {"__name__", "__type__", "__unit__"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (query_strlist_has(&n->u.agg.grouping, names[i], strlen(names[i])))
+            return false;
+    return true;
+}
+
+static sonde_status fused_series(void *ctx, const sonde_label *l, uint32_t nl, bool drop_name,
+                                 const double *v, const uint8_t *ok)
+{
+    fused *f = ctx;
+    query_eval_ctx *c = f->c;
+    const query_node *n = f->n;
+    size_t steps = f->g->n;
+    sonde_status st;
+    /* the type and unit labels go with the name: such series take the usual path */
+    if (series_labels_get(l, nl, "__type__", 8) || series_labels_get(l, nl, "__unit__", 8))
+        return SONDE_ERR_UNSUPPORTED;
+    sonde_label *gl;
+    uint32_t gn;
+    size_t gi;
+    st = n->u.agg.without
+             ? query_labels_filter(c, l, nl, &n->u.agg.grouping, false, true, &gl, &gn)
+             : query_labels_filter(c, l, nl, &n->u.agg.grouping, true, false, &gl, &gn);
+    if (st || (st = query_builder_get(&f->groups, gl, gn, &gi)))
+        return st;
+    /* without delayed removal the function's result lost __name__ already */
+    f->groups.s[gi].drop_name |= c->delayed_name_removal && drop_name;
+    if (gi >= f->cap) {
+        size_t nc = f->cap ? f->cap * 2 : 16;
+        fgroup *nf = arena_realloc(c->a, f->fg, f->cap * sizeof(*nf), nc * sizeof(*nf));
+        if (!nf)
+            return query_eval_fail(c, SONDE_ERR_NOMEM, "query exceeded its memory limit");
+        memset(nf + f->cap, 0, (nc - f->cap) * sizeof(*nf));
+        f->fg = nf;
+        f->cap = nc;
+    }
+    fgroup *a = &f->fg[gi];
+    if (!a->n && (!(a->v = query_eval_alloc(c, steps * sizeof(double))) ||
+                  !(a->c = query_eval_alloc(c, steps * sizeof(double))) ||
+                  !(a->n = query_eval_alloc(c, steps * sizeof(uint32_t)))))
+        return SONDE_ERR_NOMEM;
+    query_aggop op = n->u.agg.op;
+    for (size_t j = 0; j < steps; j++) {
+        if (!ok[j])
+            continue;
+        double x = v[j];
+        if (!a->n[j]++) {
+            a->v[j] = x;
+            continue;
+        }
+        switch (op) {
+        case QAGG_SUM:
+            kahan_add(x, &a->v[j], &a->c[j]);
+            break;
+        case QAGG_MIN:
+            if (a->v[j] > x || isnan(a->v[j]))
+                a->v[j] = x;
+            break;
+        case QAGG_MAX:
+            if (a->v[j] < x || isnan(a->v[j]))
+                a->v[j] = x;
+            break;
+        default:
+            break;
+        }
+    }
+    return SONDE_OK;
+}
+
+/* *done false: not fused here (nothing was produced; evaluate as usual). */
+static sonde_status agg_fused(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                              query_value *out, bool *done)
+{
+    *done = false;
+    if (!fusable(n))
+        return SONDE_OK;
+    fused f = {.c = c, .n = n, .g = g};
+    query_builder_init(&f.groups, c, 1);
+    query_range_stream rs = {fused_series, &f, false};
+    size_t ann = c->nannots;
+    sonde_status st = query_range_stream_eval(c, n->u.agg.expr, g, &rs);
+    if (st == SONDE_ERR_UNSUPPORTED || (!st && rs.fallback)) {
+        c->nannots = ann; /* the usual path makes them again, in its order */
+        c->err[0] = 0;
+        return SONDE_OK;
+    }
+    if (st)
+        return st;
+    size_t ng = f.groups.n;
+    if ((st = query_vector_alloc(c, g, ng, out)))
+        return st;
+    query_aggop op = n->u.agg.op;
+    for (size_t i = 0; i < ng; i++) {
+        query_series *o = &out->series[i];
+        const fgroup *a = &f.fg[i];
+        o->labels = f.groups.s[i].labels;
+        o->nlabels = f.groups.s[i].nlabels;
+        o->drop_name = f.groups.s[i].drop_name;
+        if ((st = query_series_alloc(c, g->n, o)))
+            return st;
+        for (size_t j = 0; j < g->n; j++) {
+            if (!a->n[j])
+                continue;
+            double r;
+            switch (op) {
+            case QAGG_SUM:
+                r = isinf(a->v[j]) ? a->v[j] : a->v[j] + a->c[j];
+                break;
+            case QAGG_COUNT:
+                r = (double)a->n[j];
+                break;
+            case QAGG_GROUP:
+                r = 1;
+                break;
+            default:
+                r = a->v[j];
+                break;
+            }
+            o->ok[j] = 1;
+            o->v[j] = r;
+        }
+    }
+    query_value_drop_empty(out, g);
+    *done = true;
+    return SONDE_OK;
+}
+
 sonde_status query_agg_eval(query_eval_ctx *c, const query_node *n, const qgrid *g,
                             query_value *out)
 {
     query_value in, pv;
     sonde_status st;
     query_aggop op = n->u.agg.op;
+    bool done;
+    if ((st = agg_fused(c, n, g, out, &done)) || done)
+        return st;
     memset(&pv, 0, sizeof(pv));
     if (n->u.agg.param && (st = query_eval_node(c, n->u.agg.param, g, &pv)))
         return st;
@@ -320,9 +590,12 @@ sonde_status query_agg_eval(query_eval_ctx *c, const query_node *n, const qgrid 
     const char *cv_label = NULL;
     if (op == QAGG_COUNT_VALUES) {
         cv_label = pv.str;
-        if (!cv_label || !cv_label[0] || !utf8_valid(cv_label, pv.str_len))
-            return query_eval_fail(c, SONDE_ERR_INVALID, "invalid label name \"%s\"",
-                                   cv_label ? cv_label : "");
+        if (!cv_label || !cv_label[0] || !utf8_valid(cv_label, pv.str_len)) {
+            char q[256];
+            return query_eval_fail(
+                c, SONDE_ERR_INVALID, "invalid label name %s",
+                query_go_quote(q, sizeof(q), cv_label ? cv_label : "", cv_label ? pv.str_len : 0));
+        }
     }
     for (size_t i = 0; i < in.nseries; i++) {
         sonde_label *l;
@@ -377,9 +650,14 @@ sonde_status query_agg_eval(query_eval_ctx *c, const query_node *n, const qgrid 
             if (!(qv[i] = query_eval_alloc(c, (sz[i] + 1) * sizeof(double))))
                 return SONDE_ERR_NOMEM;
     }
+    arena *htmp = NULL; /* histogram sums of the current step */
     for (size_t step = 0; step < g->n; step++) {
-        if ((st = query_eval_tick(c)))
+        if ((st = query_eval_tick(c))) {
+            arena_destroy(htmp);
             return st;
+        }
+        if (htmp)
+            arena_reset(htmp);
         memset(acc, 0, ng * sizeof(aggacc));
         if (qn)
             memset(qn, 0, ng * sizeof(size_t));
@@ -389,6 +667,37 @@ sonde_status query_agg_eval(query_eval_ctx *c, const query_node *n, const qgrid 
                 continue;
             aggacc *a = &acc[grp[i]];
             double x = s->v[step];
+            if (query_series_is_hist(s, step)) {
+                switch (op) {
+                case QAGG_SUM:
+                case QAGG_AVG:
+                    if (!a->seen) {
+                        a->seen = true;
+                        a->n = 1;
+                    } else {
+                        a->n++;
+                    }
+                    /* sums live in a per-step scratch; results are copied out */
+                    if (!htmp && !(htmp = query_scratch_create(c)))
+                        return query_eval_fail(c, SONDE_ERR_NOMEM, "out of memory");
+                    if (!a->incompatible && (st = agg_hist_add(c, htmp, n, a, s, s->h[step]))) {
+                        arena_destroy(htmp);
+                        return st;
+                    }
+                    continue;
+                case QAGG_COUNT:
+                case QAGG_GROUP:
+                    a->n = a->seen ? a->n + 1 : 1;
+                    a->seen = true;
+                    continue;
+                default:
+                    query_eval_annotate(c, false, n->u.agg.expr->pos,
+                                        "ignored histogram in %s aggregation", agg_name(op));
+                    continue;
+                }
+            }
+            if (op == QAGG_SUM || op == QAGG_AVG)
+                a->has_float = true;
             if (!a->seen) {
                 a->seen = true;
                 a->n = 1;
@@ -456,6 +765,26 @@ sonde_status query_agg_eval(query_eval_ctx *c, const query_node *n, const qgrid 
             if (!a->seen)
                 continue;
             double r;
+            if ((op == QAGG_SUM || op == QAGG_AVG) && a->has_hist) {
+                if (a->has_float) {
+                    query_eval_annotate(c, true, n->u.agg.expr->pos,
+                                        "encountered a mix of histograms and floats for "
+                                        "aggregation");
+                    continue;
+                }
+                sonde_fhist *hr;
+                if (a->incompatible || query_hist_acc_result(c->a, &a->hacc, &hr) || !hr)
+                    continue;
+                if (a->hacc.reset_seen && a->hacc.not_reset_seen)
+                    query_eval_annotate(c, true, n->u.agg.expr->pos,
+                                        "conflicting counter resets during histogram "
+                                        "aggregation");
+                if ((st = query_series_set_hist(c, &out->series[gi], g->n, step, hr))) {
+                    arena_destroy(htmp);
+                    return st;
+                }
+                continue;
+            }
             switch (op) {
             case QAGG_SUM:
                 r = isinf(a->v) ? a->v : a->v + a->c;
@@ -494,6 +823,7 @@ sonde_status query_agg_eval(query_eval_ctx *c, const query_node *n, const qgrid 
             out->series[gi].v[step] = r;
         }
     }
+    arena_destroy(htmp);
     query_value_drop_empty(out, g);
     return SONDE_OK;
 }

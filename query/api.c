@@ -1,8 +1,9 @@
 /*
  * api.c - the Prometheus HTTP query API: /api/v1/query, /api/v1/query_range,
  * /api/v1/series, /api/v1/labels, /api/v1/label/<name>/values,
- * /api/v1/status/buildinfo (plus empty /api/v1/metadata and
- * /api/v1/query_exemplars), and the engine's self-monitoring counters.
+ * /api/v1/status/buildinfo, /api/v1/format_query and /api/v1/parse_query
+ * (plus empty /api/v1/metadata and /api/v1/query_exemplars), and the engine's
+ * self-monitoring counters.
  *
  * Request flow: parameters come from the query string and, for POST with
  * application/x-www-form-urlencoded, from the body (body values win, as in
@@ -22,6 +23,7 @@
 #include "../core/timeutil.h"
 #include "../core/url.h"
 #include "../core/utf8.h"
+#include "ast_json.h"
 #include "eval.h"
 #include "json.h"
 #include "promql.h"
@@ -44,11 +46,14 @@ enum {
     EP_LABELS,
     EP_LABEL_VALUES,
     EP_BUILDINFO,
+    EP_FORMAT_QUERY,
+    EP_PARSE_QUERY,
     EP_OTHER,
     EP_N
 };
-static const char *const EP_NAMES[EP_N] = {"query",        "query_range", "series", "labels",
-                                           "label_values", "buildinfo",   "other"};
+static const char *const EP_NAMES[EP_N] = {
+    "query",     "query_range",  "series",      "labels", "label_values",
+    "buildinfo", "format_query", "parse_query", "other"};
 
 struct query_engine {
     storage *st;
@@ -87,6 +92,11 @@ query_engine *query_engine_create(storage *st, const query_config *cfg)
 void query_engine_destroy(query_engine *qe)
 {
     free(qe);
+}
+
+storage *query_engine_storage(query_engine *qe)
+{
+    return qe ? qe->st : NULL;
 }
 
 /* ---- request plumbing ---- */
@@ -657,6 +667,51 @@ static void handle_buildinfo(req_ctx *r)
     api_end_success(r);
 }
 
+/* format_query: the expression as Prometheus prints it (String(), the one-line
+ * form, which is also what Prettify gives for any expression that fits in 100
+ * columns). parse_query: the AST as translateAST's JSON. A parse error is
+ * Prometheus' invalidParamError: bad_data, 400. */
+static void handle_format_parse(req_ctx *r, bool parse)
+{
+    const url_param *q = param(r, "query");
+    const char *qs = q ? q->val : "";
+    size_t qn = q ? q->val_len : 0;
+    arena *a = query_arena(r->qe);
+    if (!a) {
+        api_error(r, 500, "out of memory");
+        return;
+    }
+    query_node *root = NULL;
+    query_parse_error perr;
+    if (query_parse(a, qs, qn, &root, &perr) != SONDE_OK) {
+        char msg[512];
+        query_parse_error_format(qs, qn, &perr, msg, sizeof(msg));
+        api_error(r, 400, "invalid parameter \"query\": %s", msg);
+        arena_destroy(a);
+        return;
+    }
+    api_begin_success(r);
+    sonde_status st;
+    if (parse) {
+        st = query_ast_json(&r->resp->body, root);
+    } else {
+        buf text;
+        buf_init(&text, r->resp->body.max);
+        st = query_ast_format(&text, root);
+        if (!st && text.len == 0)
+            st = buf_puts(&r->resp->body, "\"\"");
+        else if (!st)
+            st = buf_json_str(&r->resp->body, text.data, text.len);
+        buf_fini(&text);
+    }
+    if (st)
+        api_error(r, 500, "response too large");
+    else
+        api_end_success(r);
+    query_ast_release(root);
+    arena_destroy(a);
+}
+
 static bool path_is(const http_request *req, const char *p)
 {
     size_t n = strlen(p);
@@ -680,6 +735,10 @@ bool query_api_handle(query_engine *qe, const http_request *req, http_response *
         ep = EP_LABELS;
     else if (path_is(req, "/api/v1/status/buildinfo"))
         ep = EP_BUILDINFO;
+    else if (path_is(req, "/api/v1/format_query"))
+        ep = EP_FORMAT_QUERY;
+    else if (path_is(req, "/api/v1/parse_query"))
+        ep = EP_PARSE_QUERY;
     else if (path_is(req, "/api/v1/metadata") || path_is(req, "/api/v1/query_exemplars"))
         ep = EP_OTHER;
     else if (req->path_len > sizeof(lv_prefix) - 1 + sizeof(lv_suffix) - 1 &&
@@ -717,6 +776,10 @@ bool query_api_handle(query_engine *qe, const http_request *req, http_response *
         break;
     case EP_BUILDINFO:
         handle_buildinfo(&r);
+        break;
+    case EP_FORMAT_QUERY:
+    case EP_PARSE_QUERY:
+        handle_format_parse(&r, ep == EP_PARSE_QUERY);
         break;
     case EP_LABEL_VALUES: {
         char *name;

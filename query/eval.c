@@ -13,7 +13,16 @@
  * left-open, (t - d, t]; a stale marker ends a series for instant selectors
  * and is dropped from range selectors.
  *
- * Threads: one query on one thread; all memory in ctx->a.
+ * Native histograms: selectors also read a series' histogram samples
+ * (query_series.h stays NULL for float-only series, so floats pay nothing);
+ * the latest sample of either kind is the point. Binary operators on
+ * histograms follow vectorElemBinop (hist_binop below). Histogram values are
+ * immutable once built and may be shared between steps and series.
+ *
+ * Threads: one query on one thread, all memory in ctx->a; except that a
+ * range-vector function over many series also runs on a helper thread with
+ * its own context copy (functions.c, range_parallel). A storage source reads
+ * through one storage_reader per context, destroyed when the query ends.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -138,10 +147,23 @@ static sonde_status storage_src_read(void *ctx, uint64_t id, int64_t mint, int64
     return storage_read_samples(ss->st, ss->tenant, id, mint, maxt, a, out, n);
 }
 
+static sonde_status storage_src_read_hist(void *ctx, uint64_t id, int64_t mint, int64_t maxt,
+                                          arena *a, sonde_hsample **out, size_t *n)
+{
+    query_storage_source *ss = ctx;
+    return storage_read_histograms(ss->st, ss->tenant, id, mint, maxt, a, out, n);
+}
+
+bool query_source_is_storage(const query_eval_ctx *c)
+{
+    return c->src.read == storage_src_read;
+}
+
 void query_source_storage(query_source *src, query_storage_source *ss)
 {
     src->select = storage_src_select;
     src->read = storage_src_read;
+    src->read_hist = storage_src_read_hist;
     src->ctx = ss;
 }
 
@@ -181,11 +203,39 @@ static sonde_status select_refs(query_eval_ctx *c, const query_node *vs, int64_t
 
 /* Reads one series into `into`, counting the samples against max_samples. */
 static sonde_status read_series(query_eval_ctx *c, uint64_t id, int64_t mint, int64_t maxt,
-                                arena *into, sonde_sample **s, size_t *n)
+                                arena *into, sonde_sample **s, size_t *n, sonde_hsample **hs,
+                                size_t *nh)
 {
     *s = NULL;
     *n = 0;
-    sonde_status st = c->src.read(c->src.ctx, id, mint, maxt, into, s, n);
+    *hs = NULL;
+    *nh = 0;
+    sonde_status st;
+    bool hist = true;
+    if (c->src.read == storage_src_read) {
+        /* a storage source reads through one reader for the whole query, which
+         * also says whether the series has histograms to read at all */
+        const query_storage_source *ss = c->src.ctx;
+        st = c->reader ? SONDE_OK : storage_reader_create(ss->st, ss->tenant, &c->reader);
+        if (!st)
+            st = storage_reader_read(c->reader, id, mint, maxt, into, s, n, &hist);
+    } else {
+        st = c->src.read(c->src.ctx, id, mint, maxt, into, s, n);
+    }
+    if (!st && hist && c->src.read_hist) {
+        st = c->src.read_hist(c->src.ctx, id, mint, maxt, into, hs, nh);
+        /* the samples are fresh copies in `into`: hints may be rewritten */
+        for (size_t i = 1; !st && c->hist_stats && i < *nh; i++)
+            if ((*hs)[i].h->hint == SONDE_HIST_HINT_UNKNOWN)
+                (*hs)[i].h->hint = query_hist_detect_reset((*hs)[i].h, (*hs)[i - 1].h)
+                                       ? SONDE_HIST_HINT_RESET
+                                       : SONDE_HIST_HINT_NOT_RESET;
+        if (!st) {
+            c->samples_loaded += *nh;
+            if ((st = query_eval_account(c, *nh)))
+                return st;
+        }
+    }
     if (st)
         return query_eval_fail(
             c, st == SONDE_ERR_NOMEM ? SONDE_ERR_LIMIT : st, "%s",
@@ -221,15 +271,18 @@ static sonde_status load_selector(query_eval_ctx *c, const query_node *vs, int64
     size_t k = 0;
     for (size_t i = 0; i < nrefs; i++) {
         sonde_sample *s;
-        size_t n;
-        if ((st = read_series(c, refs[i].id, mint, maxt, c->a, &s, &n)))
+        size_t n, nh;
+        sonde_hsample *hs;
+        if ((st = read_series(c, refs[i].id, mint, maxt, c->a, &s, &n, &hs, &nh)))
             return st;
-        if (!n)
+        if (!n && !nh)
             continue;
         ms[k].labels = refs[i].labels;
         ms[k].nlabels = refs[i].nlabels;
         ms[k].s = s;
         ms[k].n = n;
+        ms[k].hs = hs;
+        ms[k].nh = nh;
         k++;
     }
     *out = ms;
@@ -246,7 +299,8 @@ sonde_status query_matrix_series(query_eval_ctx *c, const qmatrix *m, size_t i, 
     }
     out->labels = m->refs[i].labels;
     out->nlabels = m->refs[i].nlabels;
-    sonde_status st = read_series(c, m->refs[i].id, m->mint, m->maxt, scratch, &out->s, &out->n);
+    sonde_status st = read_series(c, m->refs[i].id, m->mint, m->maxt, scratch, &out->s, &out->n,
+                                  &out->hs, &out->nh);
     if (st)
         return st;
     size_t k = 0; /* range selectors skip stale markers */
@@ -262,7 +316,8 @@ void query_matrix_series_done(query_eval_ctx *c, const qmatrix *m, const query_m
 {
     if (!m->lazy)
         return;
-    c->points -= s->n < c->points ? s->n : c->points;
+    size_t n = s->n + s->nh;
+    c->points -= n < c->points ? n : c->points;
     arena_reset(scratch);
 }
 
@@ -342,12 +397,13 @@ static sonde_status eval_vector_selector(query_eval_ctx *c, const query_node *n,
     size_t k = 0;
     for (size_t i = 0; i < nrefs && !st; i++) {
         sonde_sample *smp;
-        size_t ns;
-        if ((st = read_series(c, refs[i].id, mint, r1, scratch, &smp, &ns)))
+        sonde_hsample *hs;
+        size_t ns, nh;
+        if ((st = read_series(c, refs[i].id, mint, r1, scratch, &smp, &ns, &hs, &nh)))
             break;
-        c->points -= ns;
+        c->points -= ns + nh;
         query_series *s = &out->series[k];
-        if (!ns || (st = query_series_alloc(c, g->n, s)))
+        if ((!ns && !nh) || (st = query_series_alloc(c, g->n, s)))
             goto next;
         s->ts = query_eval_alloc(c, g->n * sizeof(int64_t));
         if (!s->ts) {
@@ -356,11 +412,93 @@ static sonde_status eval_vector_selector(query_eval_ctx *c, const query_node *n,
         }
         s->labels = refs[i].labels;
         s->nlabels = refs[i].nlabels;
-        size_t j = 0, any = 0;
+        size_t j = 0, any = 0, hj = 0, copied_j = SIZE_MAX;
+        sonde_fhist *copied = NULL;
         for (size_t step = 0; step < g->n; step++) {
             if ((st = query_eval_tick(c)))
                 break;
             int64_t ref = at_time(c, mod, qgrid_t(g, step)) - mod->offset_ms;
+            if (nh && smoothed) {
+                /* Prometheus' smoothed selector over (ref - lookback, ref + lookback] */
+                int64_t lo = ref - c->lookback_ms, hi = ref + c->lookback_ms;
+                size_t f0 = 0, f1, h0 = 0, h1;
+                while (f0 < ns && smp[f0].ts_ms <= lo)
+                    f0++;
+                f1 = f0;
+                while (f1 < ns && smp[f1].ts_ms <= hi)
+                    f1++;
+                while (h0 < nh && hs[h0].ts_ms <= lo)
+                    h0++;
+                h1 = h0;
+                while (h1 < nh && hs[h1].ts_ms <= hi)
+                    h1++;
+                if (f1 > f0 && h1 > h0) {
+                    query_hist_mixed_warning(c, s, n->pos);
+                    continue;
+                }
+                if (h1 > h0) {
+                    size_t hk = h0;
+                    while (hk < h1 && hs[hk].ts_ms < ref)
+                        hk++;
+                    sonde_fhist *hv = NULL;
+                    if (hk < h1 && hs[hk].ts_ms == ref) {
+                        hv = query_hist_copy(c->a, hs[hk].h);
+                    } else if (hk > h0 && hk < h1) {
+                        bool counter = hs[hk - 1].h->hint != SONDE_HIST_HINT_GAUGE ||
+                                       hs[hk].h->hint != SONDE_HIST_HINT_GAUGE;
+                        if ((st = query_hist_interpolate(c, &hs[hk - 1], &hs[hk], ref, counter, s,
+                                                         n->pos, &hv)))
+                            break;
+                        if (!hv)
+                            continue;
+                    } else if (hk > h0) {
+                        if ((hv = query_hist_copy(c->a, hs[hk - 1].h)))
+                            hv->hint = SONDE_HIST_HINT_UNKNOWN;
+                    } else {
+                        continue;
+                    }
+                    if (!hv) {
+                        st = query_eval_fail(c, SONDE_ERR_NOMEM, "out of memory");
+                        break;
+                    }
+                    if ((st = query_series_set_hist(c, s, g->n, step, hv)))
+                        break;
+                    s->ts[step] = ref;
+                    any++;
+                    continue;
+                }
+            } else if (nh) {
+                /* the latest sample of either kind decides */
+                while (hj + 1 < nh && hs[hj + 1].ts_ms <= ref)
+                    hj++;
+                while (j + 1 < ns && smp[j + 1].ts_ms <= ref)
+                    j++;
+                const sonde_hsample *hp = &hs[hj];
+                bool hok = hp->ts_ms <= ref && hp->ts_ms > ref - c->lookback_ms;
+                bool fok = ns && smp[j].ts_ms <= ref && smp[j].ts_ms > ref - c->lookback_ms;
+                if (hok && (!fok || hp->ts_ms > smp[j].ts_ms)) {
+                    /* one copy per sample (out of scratch), shared by the steps
+                     * that see it: histogram values are never modified in place */
+                    if (hj != copied_j) {
+                        copied = query_hist_copy(c->a, hp->h);
+                        copied_j = hj;
+                    }
+                    sonde_fhist *hv = copied;
+                    if (!hv) {
+                        st = query_eval_fail(c, SONDE_ERR_NOMEM, "out of memory");
+                        break;
+                    }
+                    if ((st = query_series_set_hist(c, s, g->n, step, hv)))
+                        break;
+                    s->ts[step] = hp->ts_ms;
+                    any++;
+                    continue;
+                }
+                if (!fok)
+                    continue;
+            }
+            if (!ns)
+                continue;
             while (j + 1 < ns && smp[j + 1].ts_ms <= ref)
                 j++;
             const sonde_sample *sp = &smp[j];
@@ -471,7 +609,10 @@ sonde_status query_eval_matrix(query_eval_ctx *c, const query_node *n, const qgr
         return query_eval_fail(c, SONDE_ERR_LIMIT, "subquery would evaluate too many steps");
     query_value inner;
     int64_t qs = c->query_start, qe = c->query_end;
+    bool hs = c->hist_stats;
+    c->hist_stats = false; /* subqueries need the buckets for reset detection */
     st = query_eval_node(c, n->u.sq.expr, &ig, &inner);
+    c->hist_stats = hs;
     c->query_start = qs;
     c->query_end = qe;
     if (st)
@@ -481,9 +622,11 @@ sonde_status query_eval_matrix(query_eval_ctx *c, const query_node *n, const qgr
         return SONDE_ERR_NOMEM;
     for (size_t i = 0; i < inner.nseries; i++) {
         const query_series *s = &inner.series[i];
-        size_t cnt = 0;
-        for (size_t j = 0; j < ig.n; j++)
+        size_t cnt = 0, hcnt = 0;
+        for (size_t j = 0; j < ig.n; j++) {
             cnt += s->ok[j];
+            hcnt += query_series_is_hist(s, j);
+        }
         if (!cnt)
             continue;
         query_mseries *m = &out->s[out->n++];
@@ -495,9 +638,26 @@ sonde_status query_eval_matrix(query_eval_ctx *c, const query_node *n, const qgr
         m->s = query_eval_alloc(c, cnt * sizeof(sonde_sample));
         if (!m->s)
             return SONDE_ERR_NOMEM;
-        for (size_t j = 0; j < ig.n; j++)
-            if (s->ok[j])
+        if (hcnt && !(m->hs = query_eval_alloc(c, hcnt * sizeof(sonde_hsample))))
+            return SONDE_ERR_NOMEM;
+        for (size_t j = 0; j < ig.n; j++) {
+            if (query_series_is_hist(s, j)) {
+                /* as Prometheus: a subquery's reset / not-reset hints become
+                 * unknown, so that repeated or skipped samples do not mislead
+                 * counter reset detection */
+                sonde_fhist *h = s->h[j];
+                if (h->hint == SONDE_HIST_HINT_RESET || h->hint == SONDE_HIST_HINT_NOT_RESET) {
+                    sonde_fhist *u = arena_alloc(c->a, sizeof(*u));
+                    if (!u)
+                        return query_eval_fail(c, SONDE_ERR_NOMEM, "out of memory");
+                    *u = *h;
+                    u->hint = SONDE_HIST_HINT_UNKNOWN;
+                    h = u;
+                }
+                m->hs[m->nh++] = (sonde_hsample){qgrid_t(&ig, j), h};
+            } else if (s->ok[j])
                 m->s[m->n++] = (sonde_sample){qgrid_t(&ig, j), s->v[j]};
+        }
     }
     return SONDE_OK;
 }
@@ -517,8 +677,9 @@ bool query_binop_is_set(query_binop op)
 
 const char *query_binop_name(query_binop op)
 {
-    static const char *const names[] = {"",   "+", "-",  "*", "/",  "%",   "^",  "atan2", "==",
-                                        "!=", "<", "<=", ">", ">=", "and", "or", "unless"};
+    static const char *const names[] = {"",      "+",  "-",      "*",  "/",  "%", "^",
+                                        "atan2", "==", "!=",     "<",  "<=", ">", ">=",
+                                        "and",   "or", "unless", "</", ">/"};
     return (size_t)op < sizeof(names) / sizeof(names[0]) ? names[op] : "?";
 }
 
@@ -578,9 +739,89 @@ static bool binop_apply(query_binop op, double l, double r, bool return_bool, do
     return cmp;
 }
 
+/* vectorElemBinop when a side is a histogram (lh / rh non-NULL): *keep says
+ * whether a point results, a float in *v or a histogram in *h. */
+static sonde_status hist_binop(query_eval_ctx *c, const query_node *n, double lv, double rv,
+                               const sonde_fhist *lh, const sonde_fhist *rh, double *v,
+                               sonde_fhist **h, bool *keep)
+{
+    query_binop op = n->u.bin.op;
+    const char *opn = query_binop_name(op);
+    *keep = false;
+    *h = NULL;
+    *v = 0;
+    const sonde_fhist *one = lh ? lh : rh;
+    double f = lh ? rv : lv;
+    if (!(lh && rh) && (op == QOP_MUL || (op == QOP_DIV && lh))) {
+        sonde_fhist *r = query_hist_copy(c->a, one);
+        if (!r)
+            return query_eval_fail(c, SONDE_ERR_NOMEM, "out of memory");
+        query_hist_scale(r, f, op == QOP_DIV);
+        *h = r;
+        *keep = true;
+        return SONDE_OK;
+    }
+    if (lh && rh && (op == QOP_ADD || op == QOP_SUB)) {
+        unsigned fl = 0;
+        sonde_status st = query_hist_add(c->a, lh, rh, op == QOP_SUB, h, &fl);
+        if (st)
+            return query_eval_fail(c, st, "out of memory");
+        if (fl & QHIST_INCOMPATIBLE) {
+            query_eval_annotate(c, true, n->pos,
+                                "incompatible bucket layout encountered for binary operator %s",
+                                opn);
+            return SONDE_OK;
+        }
+        if (op == QOP_SUB)
+            (*h)->hint = SONDE_HIST_HINT_GAUGE;
+        if (fl & QHIST_HINT_COLLISION)
+            query_eval_annotate(c, true, n->pos, "conflicting counter resets during histogram %s",
+                                op == QOP_ADD ? "addition" : "subtraction");
+        if (fl & QHIST_RECONCILED)
+            query_eval_annotate(c, false, n->pos,
+                                "mismatched custom buckets were reconciled during %s",
+                                op == QOP_ADD ? "addition" : "subtraction");
+        *keep = true;
+        return SONDE_OK;
+    }
+    if (lh && !rh && (op == QOP_TRIM_UPPER || op == QOP_TRIM_LOWER)) {
+        if (!(*h = query_hist_trim(c->a, lh, rv, op == QOP_TRIM_UPPER)))
+            return query_eval_fail(c, SONDE_ERR_NOMEM, "out of memory");
+        *keep = true;
+        return SONDE_OK;
+    }
+    if (lh && rh && (op == QOP_EQL || op == QOP_NEQ)) {
+        bool eq = query_hist_equal(lh, rh);
+        *keep = op == QOP_EQL ? eq : !eq;
+        *h = (sonde_fhist *)lh;
+        return SONDE_OK;
+    }
+    query_eval_annotate(
+        c, false, n->pos,
+        "incompatible sample types encountered for binary operator \"%s\": %s %s %s", opn,
+        lh ? "histogram" : "float", opn, rh ? "histogram" : "float");
+    return SONDE_OK;
+}
+
+static bool is_trim(query_binop op)
+{
+    return op == QOP_TRIM_UPPER || op == QOP_TRIM_LOWER;
+}
+
+/* Trimming floats: Prometheus' "incompatible sample types" info. */
+static void trim_float_info(query_eval_ctx *c, const query_node *n)
+{
+    const char *opn = query_binop_name(n->u.bin.op);
+    query_eval_annotate(c, false, n->pos,
+                        "incompatible sample types encountered for binary operator \"%s\": "
+                        "float %s float",
+                        opn, opn);
+}
+
 static bool drops_name(const query_node *n)
 {
-    return !query_binop_is_comparison(n->u.bin.op) || n->u.bin.return_bool;
+    return (!query_binop_is_comparison(n->u.bin.op) && !is_trim(n->u.bin.op)) ||
+           n->u.bin.return_bool;
 }
 
 static sonde_status eval_scalar_vector(query_eval_ctx *c, const query_node *n, const qgrid *g,
@@ -600,18 +841,35 @@ static sonde_status eval_scalar_vector(query_eval_ctx *c, const query_node *n, c
             if (!s->ok[step])
                 continue;
             double v;
+            sonde_fhist *hv = NULL;
             double lv = scalar_left ? sc[step] : s->v[step];
             double rv = scalar_left ? s->v[step] : sc[step];
-            if (!binop_apply(n->u.bin.op, lv, rv, n->u.bin.return_bool, &v))
-                continue;
-            if (query_binop_is_comparison(n->u.bin.op) && !n->u.bin.return_bool)
-                v = s->v[step]; /* the vector element's value, even on the right */
+            if (query_series_is_hist(s, step)) {
+                bool keep;
+                if ((st = hist_binop(c, n, lv, rv, scalar_left ? NULL : s->h[step],
+                                     scalar_left ? s->h[step] : NULL, &v, &hv, &keep)))
+                    return st;
+                if (!keep)
+                    continue;
+                if (query_binop_is_comparison(n->u.bin.op))
+                    continue; /* unreachable: comparisons with a float are dropped */
+            } else {
+                if (is_trim(n->u.bin.op)) {
+                    trim_float_info(c, n);
+                    continue;
+                }
+                if (!binop_apply(n->u.bin.op, lv, rv, n->u.bin.return_bool, &v))
+                    continue;
+                if (query_binop_is_comparison(n->u.bin.op) && !n->u.bin.return_bool)
+                    v = s->v[step]; /* the vector element's value, even on the right */
+            }
             if (idx == SIZE_MAX) {
                 if ((st = query_builder_get(&b, l, nl, &idx)))
                     return st;
                 b.s[idx].drop_name |= dn || s->drop_name;
             }
-            if ((st = query_builder_set(&b, idx, step, v)))
+            if ((st = hv ? query_builder_set_hist(&b, idx, step, hv)
+                         : query_builder_set(&b, idx, step, v)))
                 return st;
         }
         if ((st = query_eval_tick(c)))
@@ -702,14 +960,14 @@ static sonde_status eval_set_op(query_eval_ctx *c, const query_node *n, const qg
             lstamp[sg.lg[i]] = step + 1;
             bool in_r = rstamp[sg.lg[i]] == step + 1;
             bool keep = n->u.bin.op == QOP_AND ? in_r : n->u.bin.op == QOP_UNLESS ? !in_r : true;
-            if (keep && (st = query_builder_set(&b, lidx[i], step, s->v[step])))
+            if (keep && (st = query_builder_copy(&b, lidx[i], step, s)))
                 return st;
         }
         if (n->u.bin.op == QOP_OR)
             for (size_t i = 0; i < rhs->nseries; i++) {
                 const query_series *s = &rhs->series[i];
                 if (s->ok[step] && lstamp[sg.rg[i]] != step + 1 &&
-                    (st = query_builder_set(&b, ridx[i], step, s->v[step])))
+                    (st = query_builder_copy(&b, ridx[i], step, s)))
                     return st;
             }
     }
@@ -763,14 +1021,38 @@ static sonde_status vv_emit(query_eval_ctx *c, vv_state *w, const query_series *
                             double lv, double rv)
 {
     double v;
+    sonde_status st;
+    const sonde_fhist *lh = query_series_is_hist(ls, step) ? ls->h[step] : NULL;
+    const sonde_fhist *rh = rs && query_series_is_hist(rs, step) ? rs->h[step] : NULL;
+    sonde_fhist *hv = NULL;
     if (w->swap) {
         double t = lv;
         lv = rv;
         rv = t;
+        const sonde_fhist *th = lh;
+        lh = rh;
+        rh = th;
     }
-    if (!binop_apply(w->n->u.bin.op, lv, rv, w->n->u.bin.return_bool, &v))
+    if (lh || rh) {
+        bool keep;
+        if ((st = hist_binop(c, w->n, lv, rv, lh, rh, &v, &hv, &keep)))
+            return st;
+        if (w->n->u.bin.return_bool) {
+            if (hv && query_binop_is_comparison(w->n->u.bin.op)) {
+                v = keep ? 1 : 0;
+                hv = NULL;
+            } else if (!keep) {
+                return SONDE_OK;
+            }
+        } else if (!keep) {
+            return SONDE_OK;
+        }
+    } else if (is_trim(w->n->u.bin.op)) {
+        trim_float_info(c, w->n);
         return SONDE_OK;
-    sonde_status st;
+    } else if (!binop_apply(w->n->u.bin.op, lv, rv, w->n->u.bin.return_bool, &v)) {
+        return SONDE_OK;
+    }
     size_t idx = cache_slot != SIZE_MAX ? w->cache_idx[cache_slot] : 0;
     if (cache_slot == SIZE_MAX || w->cache_r[cache_slot] != rkey) {
         sonde_label *l;
@@ -784,7 +1066,8 @@ static sonde_status vv_emit(query_eval_ctx *c, vv_state *w, const query_series *
             w->cache_idx[cache_slot] = idx;
         }
     }
-    return query_builder_set(&w->b, idx, step, v);
+    return hv ? query_builder_set_hist(&w->b, idx, step, hv)
+              : query_builder_set(&w->b, idx, step, v);
 }
 
 static sonde_status vv_dup_error(query_eval_ctx *c, vv_state *w, size_t gr, size_t i)
@@ -896,9 +1179,15 @@ static sonde_status eval_binary(query_eval_ctx *c, const query_node *n, const qg
 {
     query_value l, r;
     sonde_status st;
+    bool hs = c->hist_stats;
+    if (is_trim(n->u.bin.op))
+        c->hist_stats = false; /* trimming needs the buckets */
     if ((st = query_eval_node(c, n->u.bin.lhs, g, &l)) ||
-        (st = query_eval_node(c, n->u.bin.rhs, g, &r)))
+        (st = query_eval_node(c, n->u.bin.rhs, g, &r))) {
+        c->hist_stats = hs;
         return st;
+    }
+    c->hist_stats = hs;
     if (l.type == QUERY_TYPE_SCALAR && r.type == QUERY_TYPE_SCALAR) {
         if ((st = scalar_alloc(c, g, out)))
             return st;
@@ -937,9 +1226,21 @@ static sonde_status eval_unary(query_eval_ctx *c, const query_node *n, const qgr
         if ((st = query_builder_get(&b, s->labels, s->nlabels, &idx)))
             return st;
         b.s[idx].drop_name = true;
-        for (size_t j = 0; j < g->n; j++)
-            if (s->ok[j] && (st = query_builder_set(&b, idx, j, -s->v[j])))
+        for (size_t j = 0; j < g->n; j++) {
+            if (!s->ok[j])
+                continue;
+            if (query_series_is_hist(s, j)) {
+                sonde_fhist *h = query_hist_copy(c->a, s->h[j]);
+                if (!h)
+                    return query_eval_fail(c, SONDE_ERR_NOMEM, "out of memory");
+                query_hist_scale(h, -1, false);
+                st = query_builder_set_hist(&b, idx, j, h);
+            } else {
+                st = query_builder_set(&b, idx, j, -s->v[j]);
+            }
+            if (st)
                 return st;
+        }
     }
     query_builder_finish(&b, g, out);
     return SONDE_OK;
@@ -1035,6 +1336,9 @@ static sonde_status names_merge(query_eval_ctx *c, const qgrid *g, query_value *
                                        "vector cannot contain metrics with the same labelset");
             first->ok[k] = 1;
             first->v[k] = s->v[k];
+            if (query_series_is_hist(s, k) &&
+                query_series_set_hist(c, first, g->n, k, s->h[k]) != SONDE_OK)
+                return SONDE_ERR_NOMEM;
             if (first->ts)
                 first->ts[k] = s->ts ? s->ts[k] : qgrid_t(g, k);
         }
@@ -1091,8 +1395,8 @@ void query_value_sort(query_value *v)
         qsort(v->ms, v->nms, sizeof(*v->ms), mseries_cmp);
 }
 
-sonde_status query_eval_instant(query_eval_ctx *c, const query_node *root, int64_t t,
-                                query_value *out)
+static sonde_status eval_instant(query_eval_ctx *c, const query_node *root, int64_t t,
+                                 query_value *out)
 {
     qgrid g = {t, t, 1, 1};
     c->query_start = c->query_end = t;
@@ -1125,12 +1429,20 @@ sonde_status query_eval_instant(query_eval_ctx *c, const query_node *root, int64
         hi = lo;
         while (hi < s->n && s->s[hi].ts_ms <= whi)
             hi++;
-        if (hi == lo)
+        size_t hlo = 0, hhi;
+        while (hlo < s->nh && s->hs[hlo].ts_ms <= wlo)
+            hlo++;
+        hhi = hlo;
+        while (hhi < s->nh && s->hs[hhi].ts_ms <= whi)
+            hhi++;
+        if (hi == lo && hhi == hlo)
             continue;
         query_mseries *o = &out->ms[out->nms++];
         *o = *s;
-        o->s = s->s + lo;
+        o->s = s->n ? s->s + lo : s->s;
         o->n = hi - lo;
+        o->hs = s->nh ? s->hs + hlo : s->hs;
+        o->nh = hhi - hlo;
         if (m.anchored || m.smoothed) {
             sonde_sample *ext = query_eval_alloc(c, (o->n + 2) * sizeof(*ext));
             if (!ext)
@@ -1138,7 +1450,7 @@ sonde_status query_eval_instant(query_eval_ctx *c, const query_node *root, int64
             o->n =
                 query_extend_floats(o->s, o->n, m.wend[0] - m.range_ms, m.wend[0], m.smoothed, ext);
             o->s = ext;
-            if (!o->n)
+            if (!o->n && !o->nh)
                 out->nms--;
         }
     }
@@ -1184,8 +1496,8 @@ size_t query_extend_floats(const sonde_sample *s, size_t n, int64_t mint, int64_
     return k;
 }
 
-sonde_status query_eval_range(query_eval_ctx *c, const query_node *root, int64_t start, int64_t end,
-                              int64_t step, query_value *out)
+static sonde_status eval_range(query_eval_ctx *c, const query_node *root, int64_t start,
+                               int64_t end, int64_t step, query_value *out)
 {
     c->err[0] = 0;
     c->nannots = 0;
@@ -1207,4 +1519,27 @@ sonde_status query_eval_range(query_eval_ctx *c, const query_node *root, int64_t
     c->query_step = step;
     sonde_status st = query_eval_node(c, root, &g, out);
     return st ? st : result_names_drop(c, &g, out);
+}
+
+/* The reader holds a RocksDB snapshot: it never outlives the query. */
+static void reader_release(query_eval_ctx *c)
+{
+    storage_reader_destroy(c->reader);
+    c->reader = NULL;
+}
+
+sonde_status query_eval_instant(query_eval_ctx *c, const query_node *root, int64_t t,
+                                query_value *out)
+{
+    sonde_status st = eval_instant(c, root, t, out);
+    reader_release(c);
+    return st;
+}
+
+sonde_status query_eval_range(query_eval_ctx *c, const query_node *root, int64_t start, int64_t end,
+                              int64_t step, query_value *out)
+{
+    sonde_status st = eval_range(c, root, start, end, step, out);
+    reader_release(c);
+    return st;
 }

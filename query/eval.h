@@ -38,6 +38,9 @@ typedef struct query_source {
     sonde_status (*read)(void *ctx, uint64_t id, int64_t mint, int64_t maxt, arena *a,
                          sonde_sample **out, size_t *n);
     void *ctx;
+    /* native histogram samples of a series (NULL: the source has none) */
+    sonde_status (*read_hist)(void *ctx, uint64_t id, int64_t mint, int64_t maxt, arena *a,
+                              sonde_hsample **out, size_t *n);
 } query_source;
 
 typedef struct query_storage_source {
@@ -74,8 +77,16 @@ typedef struct query_eval_ctx {
     size_t nannots;
     /* internal (set by query_eval_*) */
     int64_t query_start, query_end, query_step; /* step 0 for instant queries */
+    /* selectors under histogram_count/sum/avg (no subquery or bucket function
+     * in between) see counter-reset hints as Prometheus' HistogramStatsIterator
+     * makes them: an unknown hint becomes reset / not reset from the previous
+     * sample read */
+    bool hist_stats;
     size_t points;
     unsigned ticks;
+    /* a storage source's reader (one RocksDB snapshot and iterator for the
+     * query's series), created on first read, destroyed by query_eval_* */
+    struct storage_reader *reader;
 } query_eval_ctx;
 
 /* One series of a vector result: one optional point per grid step. */
@@ -88,6 +99,10 @@ typedef struct query_series {
     /* delayed __name__ removal (Prometheus' promql-delayed-name-removal): the
      * name stays for matching and label_* until the query's result is built */
     bool drop_name;
+    /* native histograms: NULL while the series holds floats only (no cost
+     * for float series); else nsteps entries, non-NULL where the point (ok)
+     * is a histogram (v is then unused) */
+    sonde_fhist **h;
 } query_series;
 
 /* One series of a range-vector result (instant `x[5m]` queries). */
@@ -96,6 +111,8 @@ typedef struct query_mseries {
     uint32_t nlabels;
     sonde_sample *s;
     size_t n;
+    sonde_hsample *hs; /* native histogram samples (ascending), besides the floats */
+    size_t nh;
 } query_mseries;
 
 typedef struct query_value {

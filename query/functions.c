@@ -6,11 +6,18 @@
  * window (wend - range, wend] only moves forward as steps advance), so a
  * range query costs O(samples + steps) per series. rate/increase/delta
  * follow Prometheus' extrapolatedRate (promql/functions.go) exactly,
- * including counter resets and the zero-point clamp for counters.
+ * including counter resets and the zero-point clamp for counters. A window
+ * holding native histogram samples goes through query_hist_range() (end of
+ * this file); float-only windows never do.
  *
- * Threads: one query on one thread; memory in the query arena.
+ * Threads: one query on one thread, memory in the query arena; a range-vector
+ * function over 32 or more series also runs on one helper thread
+ * (query-par-1, see range_parallel) with its own context copy and arena.
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -627,14 +634,270 @@ static sonde_status absent_labels(query_eval_ctx *c, const query_node *arg, sond
     return SONDE_OK;
 }
 
+/* A series' points go to bp, or (bp NULL, floats only) to sink's arrays. */
+typedef struct range_sink {
+    double *v;
+    uint8_t *ok;
+    bool any;
+    bool quiet; /* no annotation: the parallel path makes them in series order */
+} range_sink;
+
 static sonde_status range_series(query_eval_ctx *c, const query_func *f, const qmatrix *mp,
                                  const query_mseries *s, const qgrid *g, double *const *params,
-                                 size_t np, double *pv, arena *scratch, qbuilder *bp);
+                                 size_t np, double *pv, arena *scratch, qbuilder *bp,
+                                 range_sink *sink);
 
 static sonde_status extended_check(query_eval_ctx *c, const query_func *f, const query_node *marg);
 
+/*
+ * Range-vector functions over many series run on two threads: the query's
+ * own and one helper. Both take blocks of series from a shared counter and
+ * compute each series' points into arrays of their own (own context copy,
+ * arena, scratch and storage reader: nothing is shared but read-only
+ * inputs). Afterwards the query's thread hands the series to the builder or
+ * the stream in series order, and makes the annotations in that order, so
+ * the result, its order and its annotations are those of the one-thread loop.
+ * Histogram samples stop it (their values would live in a worker's arena):
+ * the one-thread loop then goes on from the first wave not merged yet.
+ * Checked with ThreadSanitizer and with every path forced
+ * (-DPAR_MIN_SERIES=1 -DPAR_WAVE=3 -DPAR_BLOCK=2) on the conformance suite.
+ */
+static void counter_name_check(query_eval_ctx *c, const query_mseries *s, uint32_t pos);
+
+#ifndef PAR_MIN_SERIES /* tests may shrink them to run every path */
+#define PAR_MIN_SERIES 32
+#endif
+#ifndef PAR_BLOCK /* tests may shrink them to run every path */
+#define PAR_BLOCK 16
+#endif
+
+typedef struct par_series {
+    double *v;
+    uint8_t *ok;
+    bool any;
+} par_series;
+
+/* Series are taken in waves of PAR_WAVE: both threads fill the wave's
+ * reusable arrays, then the query's thread merges the wave while the helper
+ * waits at the barrier, so memory stays at one wave whatever the series. */
+#ifndef PAR_WAVE /* tests may shrink them to run every path */
+#define PAR_WAVE 256
+#endif
+
+typedef struct par_shared {
+    const query_func *f;
+    const qmatrix *m;
+    const qgrid *g;
+    double *const *params;
+    size_t np;
+    par_series *out; /* PAR_WAVE, reused by every wave */
+    size_t wave_lo, wave_hi;
+    size_t *ord; /* the wave's series in id order (adjacent chunk keys): reading order */
+    _Atomic size_t next; /* next block of the wave */
+    _Atomic bool stop;   /* histograms or an error: take no more blocks */
+    bool quit;           /* written before the start barrier */
+    pthread_barrier_t start, end;
+} par_shared;
+
+typedef struct par_worker {
+    par_shared *sh;
+    query_eval_ctx c; /* a copy of the query's, with its own arena and reader */
+    arena *scratch;
+    sonde_status st;
+    size_t fail_at;
+    bool hist;
+} par_worker;
+
+static void par_wave(par_worker *w)
+{
+    par_shared *sh = w->sh;
+    query_eval_ctx *c = &w->c;
+    const qmatrix *m = sh->m;
+    size_t steps = sh->g->n;
+    double pv[2];
+    while (!w->st && !w->hist && !atomic_load(&sh->stop)) {
+        size_t lo = sh->wave_lo + atomic_fetch_add(&sh->next, 1) * PAR_BLOCK;
+        if (lo >= sh->wave_hi)
+            break;
+        size_t hi = lo + PAR_BLOCK < sh->wave_hi ? lo + PAR_BLOCK : sh->wave_hi;
+        for (size_t pos = lo; pos < hi; pos++) {
+            size_t i = sh->ord[pos - sh->wave_lo];
+            query_mseries ser;
+            sonde_status st = query_matrix_series(c, m, i, w->scratch, &ser);
+            if (!st && ser.nh) {
+                w->hist = true;
+                atomic_store(&sh->stop, true);
+            }
+            par_series *o = &sh->out[i - sh->wave_lo];
+            range_sink sink = {o->v, o->ok, false, true};
+            if (!st && !w->hist) {
+                memset(sink.ok, 0, steps);
+                st = range_series(c, sh->f, m, &ser, sh->g, sh->params, sh->np, pv, w->scratch,
+                                  NULL, &sink);
+            }
+            if (!st)
+                query_matrix_series_done(c, m, &ser, w->scratch);
+            arena_reset(w->scratch);
+            if (st) {
+                w->st = st;
+                if (i < w->fail_at)
+                    w->fail_at = i;
+                atomic_store(&sh->stop, true);
+            }
+            if (st || w->hist)
+                break;
+            o->any = sink.any;
+        }
+    }
+}
+
+static void *par_thread(void *arg)
+{
+    par_worker *w = arg;
+    for (;;) {
+        pthread_barrier_wait(&w->sh->start);
+        if (w->sh->quit)
+            break;
+        par_wave(w);
+        pthread_barrier_wait(&w->sh->end);
+    }
+    return NULL;
+}
+
+/* ord = lo..hi-1 sorted by series id (insertion sort: a wave is small and its
+ * ids come in runs). Any reading order gives the same result: each series
+ * has its own slot, merged in index order. */
+static void par_order(const qmatrix *m, size_t lo, size_t hi, size_t *ord)
+{
+    for (size_t i = lo; i < hi; i++) {
+        size_t k = i - lo;
+        uint64_t id = m->refs[i].id;
+        while (k > 0 && m->refs[ord[k - 1]].id > id) {
+            ord[k] = ord[k - 1];
+            k--;
+        }
+        ord[k] = i;
+    }
+}
+
+/* The query's thread: the wave's series, in order, to the builder or stream. */
+static sonde_status par_merge(query_eval_ctx *c, const par_shared *sh, query_range_stream *stream,
+                              qbuilder *b)
+{
+    const qmatrix *m = sh->m;
+    const query_func *f = sh->f;
+    bool dn = !keeps_name(f->id);
+    bool annotate = m->from_selector && (f->id == F_RATE || f->id == F_INCREASE);
+    sonde_status st = SONDE_OK;
+    for (size_t i = sh->wave_lo; i < sh->wave_hi && !st; i++) {
+        const par_series *p = &sh->out[i - sh->wave_lo];
+        if (!p->any)
+            continue;
+        const storage_series_ref *r = &m->refs[i];
+        if (stream) {
+            st = stream->fn(stream->ctx, r->labels, r->nlabels, dn, p->v, p->ok);
+        } else {
+            size_t idx;
+            if (!(st = query_builder_get(b, r->labels, r->nlabels, &idx)))
+                b->s[idx].drop_name |= dn;
+            for (size_t j = 0; j < sh->g->n && !st; j++)
+                if (p->ok[j])
+                    st = query_builder_set(b, idx, j, p->v[j]);
+        }
+        if (!st && annotate) {
+            query_mseries ms = {.labels = r->labels, .nlabels = r->nlabels};
+            counter_name_check(c, &ms, m->pos);
+        }
+    }
+    return st;
+}
+
+/* *next: the first series the one-thread loop still has to do (m->n: none;
+ * histograms stop the waves before the wave that holds them). */
+static sonde_status range_parallel(query_eval_ctx *c, const query_func *f, const qmatrix *m,
+                                   const qgrid *g, double *const *params, size_t np,
+                                   query_range_stream *stream, qbuilder *b, size_t *next)
+{
+    *next = 0;
+    size_t steps = g->n;
+    /* not zeroed: a worker clears a series' ok flags before it fills them, and
+     * values are read only where ok is set */
+    par_series *out = arena_alloc(c->a, PAR_WAVE * sizeof(*out));
+    size_t *ord = out ? arena_alloc(c->a, PAR_WAVE * sizeof(*ord)) : NULL;
+    double *vals = ord ? arena_alloc(c->a, PAR_WAVE * steps * sizeof(double)) : NULL;
+    uint8_t *oks = vals ? arena_alloc(c->a, PAR_WAVE * steps) : NULL;
+    if (!oks)
+        return query_eval_fail(c, SONDE_ERR_NOMEM, "query exceeded its memory limit");
+    for (size_t k = 0; k < PAR_WAVE; k++)
+        out[k] = (par_series){vals + k * steps, oks + k * steps, false};
+    par_shared sh = {.f = f, .m = m, .g = g, .params = params, .np = np, .out = out, .ord = ord};
+    par_worker w[2];
+    bool ok = true;
+    for (int k = 0; k < 2; k++) {
+        w[k].sh = &sh;
+        w[k].c = *c;
+        w[k].c.reader = NULL;
+        w[k].c.nannots = 0;
+        w[k].c.err[0] = 0;
+        w[k].st = SONDE_OK;
+        w[k].fail_at = SIZE_MAX;
+        w[k].hist = false;
+        w[k].c.a = arena_create(1 << 16, 64u << 20);
+        w[k].scratch = query_scratch_create(c);
+        ok = ok && w[k].c.a && w[k].scratch;
+    }
+    bool barriers = ok && pthread_barrier_init(&sh.start, NULL, 2) == 0;
+    if (barriers && pthread_barrier_init(&sh.end, NULL, 2) != 0) {
+        pthread_barrier_destroy(&sh.start);
+        barriers = false;
+    }
+    pthread_t thr;
+    bool started = barriers && pthread_create(&thr, NULL, par_thread, &w[1]) == 0;
+    sonde_status st = SONDE_OK;
+    if (started) {
+        pthread_setname_np(thr, "query-par-1");
+        for (size_t lo = 0; lo < m->n && !st; lo += PAR_WAVE) {
+            sh.wave_lo = lo;
+            sh.wave_hi = lo + PAR_WAVE < m->n ? lo + PAR_WAVE : m->n;
+            par_order(m, lo, sh.wave_hi, ord);
+            atomic_store(&sh.next, 0);
+            pthread_barrier_wait(&sh.start);
+            par_wave(&w[0]);
+            pthread_barrier_wait(&sh.end);
+            if (w[0].hist || w[1].hist || w[0].st || w[1].st)
+                break;
+            st = par_merge(c, &sh, stream, b);
+            *next = sh.wave_hi;
+        }
+        sh.quit = true;
+        pthread_barrier_wait(&sh.start);
+        pthread_join(thr, NULL);
+    }
+    if (barriers) {
+        pthread_barrier_destroy(&sh.start);
+        pthread_barrier_destroy(&sh.end);
+    }
+    /* the first failing series' error, as the one-thread loop would stop there */
+    for (int k = 0; k < 2 && started; k++) {
+        const par_worker *e = &w[k], *o = &w[1 - k];
+        if (!st && e->st && (!o->st || e->fail_at < o->fail_at)) {
+            st = e->st;
+            snprintf(c->err, sizeof(c->err), "%s", e->c.err);
+        }
+    }
+    size_t loaded = c->samples_loaded;
+    for (int k = 0; k < 2; k++) {
+        if (started)
+            c->samples_loaded += w[k].c.samples_loaded - loaded;
+        storage_reader_destroy(w[k].c.reader);
+        arena_destroy(w[k].scratch);
+        arena_destroy(w[k].c.a);
+    }
+    return st;
+}
+
 static sonde_status eval_range_call(query_eval_ctx *c, const query_node *n, const qgrid *g,
-                                    query_value *out)
+                                    query_value *out, query_range_stream *stream)
 {
     const query_func *f = n->u.call.fn;
     const query_node *marg = NULL;
@@ -680,6 +943,9 @@ static sonde_status eval_range_call(query_eval_ctx *c, const query_node *n, cons
                     lo[i]++;
                 if (lo[i] < s->n && s->s[lo[i]].ts_ms <= m.wend[step])
                     any = true;
+                for (size_t k = 0; k < s->nh && !any; k++) /* histogram samples count too */
+                    any = s->hs[k].ts_ms > m.wend[step] - m.range_ms &&
+                          s->hs[k].ts_ms <= m.wend[step];
             }
             if (any)
                 continue;
@@ -696,19 +962,73 @@ static sonde_status eval_range_call(query_eval_ctx *c, const query_node *n, cons
     arena *scratch = query_scratch_create(c);
     if (!scratch)
         return query_eval_fail(c, SONDE_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < m.n && !st; i++) {
+    size_t first = 0;
+    if (m.lazy && m.n >= PAR_MIN_SERIES && query_source_is_storage(c) &&
+        (st = range_parallel(c, f, &m, g, params, np, stream, &b, &first))) {
+        arena_destroy(scratch);
+        return st;
+    }
+    range_sink sink = {NULL, NULL, false, false};
+    if (stream && (!(sink.v = query_eval_alloc(c, g->n * sizeof(double))) ||
+                   !(sink.ok = query_eval_alloc(c, g->n)))) {
+        arena_destroy(scratch);
+        return SONDE_ERR_NOMEM;
+    }
+    for (size_t i = first; i < m.n && !st; i++) {
         query_mseries ser;
         if ((st = query_matrix_series(c, &m, i, scratch, &ser)))
             break;
-        st = range_series(c, f, &m, &ser, g, params, np, pv, scratch, &b);
+        if (stream && ser.nh) {
+            stream->fallback = true; /* histograms: the caller evaluates n as usual */
+            query_matrix_series_done(c, &m, &ser, scratch);
+            break;
+        }
+        if (stream) {
+            memset(sink.ok, 0, g->n);
+            sink.any = false;
+        }
+        st = range_series(c, f, &m, &ser, g, params, np, pv, scratch, stream ? NULL : &b, &sink);
+        if (!st && stream && sink.any)
+            st = stream->fn(stream->ctx, ser.labels, ser.nlabels, !keeps_name(f->id), sink.v,
+                            sink.ok);
         query_matrix_series_done(c, &m, &ser, scratch);
         arena_reset(scratch);
     }
     arena_destroy(scratch);
-    if (st)
+    if (st || stream)
         return st;
     query_builder_finish(&b, g, out);
     return query_eval_account(c, 0);
+}
+
+bool query_range_streamable(const query_node *n)
+{
+    if (n->kind != QN_CALL || n->u.call.fn->id == F_ABSENT_OT)
+        return false;
+    const query_node *marg = NULL;
+    for (size_t i = 0; i < n->u.call.nargs; i++)
+        if (n->u.call.fn->arg_types[i < 5 ? i : 4] == QUERY_TYPE_MATRIX)
+            marg = n->u.call.args[i];
+    while (marg && marg->kind == QN_PAREN)
+        marg = marg->u.paren.expr;
+    if (!marg || marg->kind != QN_MATRIX_SEL)
+        return false;
+    /* one metric name: the series stay distinct once it is dropped */
+    const query_node *vs = marg->u.ms.vs;
+    for (size_t i = 0; i < vs->u.vs.nm; i++) {
+        const query_matcher *m = &vs->u.vs.m[i];
+        if (m->op == QUERY_MATCH_EQ && m->name_len == 8 && !memcmp(m->name, "__name__", 8))
+            return true;
+    }
+    return false;
+}
+
+sonde_status query_range_stream_eval(query_eval_ctx *c, const query_node *n, const qgrid *g,
+                                     query_range_stream *stream)
+{
+    query_value unused;
+    stream->fallback = false;
+    return eval_range_call(c, n, g, &unused, stream);
 }
 
 static bool has_suffix(const sonde_label *l, const char *suf)
@@ -770,7 +1090,8 @@ static sonde_status extended_check(query_eval_ctx *c, const query_func *f, const
 
 static sonde_status range_series(query_eval_ctx *c, const query_func *f, const qmatrix *mp,
                                  const query_mseries *s, const qgrid *g, double *const *params,
-                                 size_t np, double *pv, arena *scratch, qbuilder *bp)
+                                 size_t np, double *pv, arena *scratch, qbuilder *bp,
+                                 range_sink *sink)
 {
     const qmatrix m = *mp;
     sonde_status st;
@@ -782,11 +1103,18 @@ static sonde_status range_series(query_eval_ctx *c, const query_func *f, const q
         sonde_sample *ext = NULL;
         if ((m.anchored || m.smoothed) && !(ext = arena_alloc(scratch, (s->n + 2) * sizeof(*ext))))
             return query_eval_fail(c, SONDE_ERR_NOMEM, "out of memory");
+        size_t hlo = 0, hhi = 0;
+        arena *htmp = NULL; /* per-step scratch of histogram windows */
+        /* qmatrix_window's bounds, with the flags read once: re-reading them per
+         * step made the compiler spill and reload them (a store-forwarding stall) */
+        const int64_t *wends = m.wend;
+        const int64_t lo_off = m.range_ms + (m.anchored || m.smoothed ? m.lookback_ms : 0);
+        const int64_t hi_off = m.smoothed ? m.lookback_ms : 0;
         for (size_t step = 0; step < g->n; step++) {
-            if ((st = query_eval_tick(c)))
-                return st;
-            int64_t we = m.wend[step], wlo, whi;
-            qmatrix_window(&m, step, &wlo, &whi);
+            /* a deadline check every 64 steps is plenty: a step is a few ns */
+            if ((step & 63) == 0 && (st = query_eval_tick(c)))
+                goto out;
+            int64_t we = wends[step], wlo = we - lo_off, whi = we + hi_off;
             while (lo < s->n && s->s[lo].ts_ms <= wlo)
                 lo++;
             if (hi < lo)
@@ -798,21 +1126,59 @@ static sonde_status range_series(query_eval_ctx *c, const query_func *f, const q
             double v;
             /* s->s is NULL for a series with no samples: no pointer arithmetic on it */
             const sonde_sample *win = s->n ? s->s + lo : s->s;
-            if (!range_call_step(scratch, f->id, &m, win, hi - lo, we, qgrid_t(g, step), pv, ext,
-                                 &v))
+            sonde_fhist *hv = NULL;
+            if (s->nh) {
+                while (hlo < s->nh && s->hs[hlo].ts_ms <= wlo)
+                    hlo++;
+                if (hhi < hlo)
+                    hhi = hlo;
+                while (hhi < s->nh && s->hs[hhi].ts_ms <= whi)
+                    hhi++;
+            }
+            if (hhi > hlo) {
+                /* the window holds histograms */
+                if (htmp)
+                    arena_reset(htmp);
+                else if (!(htmp = query_scratch_create(c))) {
+                    st = query_eval_fail(c, SONDE_ERR_NOMEM, "out of memory");
+                    goto out;
+                }
+                qhrange hr = {f->id, win,        hi - lo,       s->hs + hlo, hhi - hlo,
+                              we,    m.range_ms, m.lookback_ms, m.anchored,  m.smoothed,
+                              pv,    s->labels,  s->nlabels,    m.pos,       qgrid_t(g, step),
+                              htmp};
+                bool emit;
+                if ((st = query_hist_range(c, &hr, &v, &hv, &emit)))
+                    goto out;
+                if (!emit)
+                    continue;
+            } else if (!range_call_step(scratch, f->id, &m, win, hi - lo, we, qgrid_t(g, step), pv,
+                                        ext, &v)) {
                 continue;
+            }
+            if (!bp) { /* a fused aggregation's series (floats only) */
+                sink->v[step] = v;
+                sink->ok[step] = 1;
+                sink->any = true;
+                idx = 0;
+                continue;
+            }
             if (idx == SIZE_MAX) {
                 if ((st = query_builder_get(bp, l, nl, &idx)))
-                    return st;
+                    goto out;
                 bp->s[idx].drop_name |= dn;
             }
-            if ((st = query_builder_set(bp, idx, step, v)))
-                return st;
+            if ((st = hv ? query_builder_set_hist(bp, idx, step, hv)
+                         : query_builder_set(bp, idx, step, v)))
+                goto out;
         }
-        if (idx != SIZE_MAX && m.from_selector && (f->id == F_RATE || f->id == F_INCREASE))
+        if (idx != SIZE_MAX && m.from_selector && (f->id == F_RATE || f->id == F_INCREASE) &&
+            !(sink && sink->quiet))
             counter_name_check(c, s, m.pos);
+    out:
+        arena_destroy(htmp);
     }
-    return SONDE_OK;
+    return st;
 }
 
 static double simple_fn(int id, double x, const double *p)
@@ -1075,7 +1441,7 @@ static sonde_status eval_label_fn(query_eval_ctx *c, const query_node *n, const 
         b.s[idx].drop_name |= s->drop_name && !(dlen == 8 && !memcmp(dst, "__name__", 8));
         for (size_t j = 0; j < g->n && !st; j++)
             if (s->ok[j])
-                st = query_builder_set(&b, idx, j, s->v[j]);
+                st = query_builder_copy(&b, idx, j, s);
     }
     query_regex_free(re);
     buf_fini(&tmp);
@@ -1092,7 +1458,7 @@ sonde_status query_call_eval(query_eval_ctx *c, const query_node *n, const qgrid
     sonde_status st;
     for (size_t i = 0; i < n->u.call.nargs; i++)
         if (f->arg_types[i < 5 ? i : 4] == QUERY_TYPE_MATRIX)
-            return eval_range_call(c, n, g, out);
+            return eval_range_call(c, n, g, out, NULL);
     memset(out, 0, sizeof(*out));
     switch (f->id) {
     case F_TIME:
@@ -1166,12 +1532,46 @@ sonde_status query_call_eval(query_eval_ctx *c, const query_node *n, const qgrid
     case F_INFO:
         return query_info_eval(c, n, g, out);
     case F_NATIVE_HISTOGRAM: {
-        /* the arguments are still evaluated (errors, limits) */
+        /* histogram_count/sum/avg/stddev/stdvar: histogram samples only */
         query_value arg;
-        for (size_t i = 0; i < n->u.call.nargs; i++)
-            if ((st = query_eval_node(c, n->u.call.args[i], g, &arg)))
-                return st;
-        return query_vector_alloc(c, g, 0, out);
+        const char *fn = f->name + 10; /* after "histogram_" */
+        bool hs = c->hist_stats;
+        c->hist_stats = hs || !strcmp(fn, "count") || !strcmp(fn, "sum") || !strcmp(fn, "avg");
+        st = query_eval_node(c, n->u.call.args[0], g, &arg);
+        c->hist_stats = hs;
+        if (st)
+            return st;
+        qbuilder b;
+        query_builder_init(&b, c, g->n);
+        for (size_t k = 0; k < arg.nseries; k++) {
+            const query_series *s = &arg.series[k];
+            size_t idx = SIZE_MAX;
+            for (size_t i = 0; s->h && i < g->n; i++) {
+                const sonde_fhist *h = s->h[i];
+                if (!h)
+                    continue;
+                double v;
+                if (!strcmp(fn, "count"))
+                    v = h->count;
+                else if (!strcmp(fn, "sum"))
+                    v = h->sum;
+                else if (!strcmp(fn, "avg"))
+                    v = h->sum / h->count;
+                else if (!strcmp(fn, "stddev"))
+                    v = sqrt(query_hist_variance(h));
+                else
+                    v = query_hist_variance(h);
+                if (idx == SIZE_MAX) {
+                    if ((st = query_builder_get(&b, s->labels, s->nlabels, &idx)))
+                        return st;
+                    b.s[idx].drop_name = true;
+                }
+                if ((st = query_builder_set(&b, idx, i, v)))
+                    return st;
+            }
+        }
+        query_builder_finish(&b, g, out);
+        return SONDE_OK;
     }
     default:
         break;
@@ -1209,7 +1609,7 @@ sonde_status query_call_eval(query_eval_ctx *c, const query_node *n, const qgrid
             size_t cnt = 0;
             double v = NAN;
             for (size_t k = 0; k < in.nseries; k++)
-                if (in.series[k].ok[i]) {
+                if (in.series[k].ok[i] && !query_series_is_hist(&in.series[k], i)) {
                     cnt++;
                     v = in.series[k].v[i];
                 }
@@ -1245,6 +1645,7 @@ sonde_status query_call_eval(query_eval_ctx *c, const query_node *n, const qgrid
             query_eval_annotate(c, true, n->pos,
                                 "sort is ineffective for range queries since results are always "
                                 "ordered by labels");
+        query_value_drop_hists(&in); /* filterFloats */
         *out = in;
         if (g->n == 1 && out->nseries > 1)
             qsort(out->series, out->nseries, sizeof(query_series),
@@ -1274,8 +1675,8 @@ sonde_status query_call_eval(query_eval_ctx *c, const query_node *n, const qgrid
         uint32_t nl = s->nlabels;
         size_t idx = SIZE_MAX;
         for (size_t i = 0; i < g->n; i++) {
-            if (!s->ok[i])
-                continue;
+            if (!s->ok[i] || (f->id != F_TIMESTAMP && query_series_is_hist(s, i)))
+                continue; /* float functions skip histogram samples */
             double pv[2] = {params[0] ? params[0][i] : 1.0, params[1] ? params[1][i] : 0};
             if (f->id == F_CLAMP && pv[1] < pv[0])
                 continue;
@@ -1439,6 +1840,7 @@ typedef struct bucket_out {
     bucket_fn fn;
     uint32_t pos;  /* of the vector argument (annotations) */
     double *p[64]; /* QUANTILE: q; FRACTION: lo, hi; QUANTILES: q1..qn */
+    uint32_t ppos[64];
     size_t np;
     const char *label; /* QUANTILES */
     size_t label_len;
@@ -1457,16 +1859,20 @@ static sonde_status bucket_args(query_eval_ctx *c, const query_node *n, const qg
             ln = ln->u.paren.expr;
         bo->label = ln->u.str.s;
         bo->label_len = ln->u.str.len;
-        for (size_t i = 2; i < na && bo->np < 64; i++)
+        for (size_t i = 2; i < na && bo->np < 64; i++) {
+            bo->ppos[bo->np] = n->u.call.args[i]->pos;
             if ((st = eval_scalar_arg(c, n->u.call.args[i], g, &bo->p[bo->np++])))
                 return st;
+        }
         return SONDE_OK;
     }
     *vec = n->u.call.args[na - 1];
     bo->pos = (*vec)->pos;
-    for (size_t i = 0; i + 1 < na; i++)
+    for (size_t i = 0; i + 1 < na; i++) {
+        bo->ppos[bo->np] = n->u.call.args[i]->pos;
         if ((st = eval_scalar_arg(c, n->u.call.args[i], g, &bo->p[bo->np++])))
             return st;
+    }
     return SONDE_OK;
 }
 
@@ -1502,6 +1908,53 @@ static sonde_status bucket_emit(query_eval_ctx *c, const bucket_out *bo, qbuilde
 static sonde_status eval_buckets(query_eval_ctx *c, const bucket_out *bo, const query_node *vec,
                                  const qgrid *g, query_value *out);
 
+/* The outputs of one native histogram sample (full labels, name dropped later). */
+static sonde_status native_emit(query_eval_ctx *c, const bucket_out *bo, qbuilder *b,
+                                const query_series *s, size_t step)
+{
+    sonde_status st;
+    const sonde_fhist *h = s->h[step];
+    const sonde_label *name = series_labels_get(s->labels, s->nlabels, "__name__", 8);
+    int nl_ = name ? (int)name->value_len : 0;
+    const char *nv = name ? name->value : "";
+    size_t nout = bo->fn == BUCKET_QUANTILES ? bo->np : 1;
+    for (size_t k = 0; k < nout; k++) {
+        int nan_info = 0;
+        double v;
+        if (bo->fn == BUCKET_FRACTION) {
+            bool nan_frac;
+            v = query_hist_fraction(bo->p[0][step], bo->p[1][step], h, &nan_frac);
+            if (nan_frac)
+                query_eval_annotate(c, false, bo->pos,
+                                    "input to histogram_fraction has NaN observations, which are "
+                                    "excluded from all fractions for metric name \"%.*s\"",
+                                    nl_, nv);
+        } else {
+            v = query_hist_quantile(bo->p[k][step], h, &nan_info);
+            if (nan_info)
+                query_eval_annotate(c, false, bo->pos,
+                                    "input to histogram_quantile has NaN observations, result is "
+                                    "%s for metric name \"%.*s\"",
+                                    nan_info == 1 ? "NaN" : "skewed higher", nl_, nv);
+        }
+        sonde_label *l = s->labels;
+        uint32_t nl = s->nlabels;
+        size_t idx;
+        if (bo->fn == BUCKET_QUANTILES) {
+            size_t vlen;
+            char *val = quantile_label(c, bo->p[k][step], &vlen);
+            if (!val)
+                return SONDE_ERR_NOMEM;
+            if ((st = query_labels_set(c, l, nl, bo->label, bo->label_len, val, vlen, &l, &nl)))
+                return st;
+        }
+        if ((st = query_builder_get(b, l, nl, &idx)) || (st = query_builder_set(b, idx, step, v)))
+            return st;
+        b->s[idx].drop_name = true;
+    }
+    return SONDE_OK;
+}
+
 static sonde_status eval_histogram_quantile(query_eval_ctx *c, const query_node *n, const qgrid *g,
                                             query_value *out)
 {
@@ -1515,8 +1968,11 @@ static sonde_status eval_histogram_quantile(query_eval_ctx *c, const query_node 
     sonde_status st = bucket_args(c, n, g, &bo, &vec);
     if (st)
         return st;
-    if (bo.fn == BUCKET_QUANTILES && !utf8_valid(bo.label, bo.label_len))
-        return query_eval_fail(c, SONDE_ERR_INVALID, "invalid label name \"%s\"", bo.label);
+    if (bo.fn == BUCKET_QUANTILES && !utf8_valid(bo.label, bo.label_len)) {
+        char q[256];
+        return query_eval_fail(c, SONDE_ERR_INVALID, "invalid label name %s",
+                               query_go_quote(q, sizeof(q), bo.label, bo.label_len));
+    }
     return eval_buckets(c, &bo, vec, g, out);
 }
 
@@ -1524,8 +1980,11 @@ static sonde_status eval_buckets(query_eval_ctx *c, const bucket_out *bo, const 
                                  const qgrid *g, query_value *out)
 {
     query_value in;
-    sonde_status st;
-    if ((st = query_eval_node(c, vec, g, &in)))
+    bool hs = c->hist_stats;
+    c->hist_stats = false; /* these need whole histograms */
+    sonde_status st = query_eval_node(c, vec, g, &in);
+    c->hist_stats = hs;
+    if (st)
         return st;
     static const char *const drop[] = {"le"};
     query_strlist le = {(const char **)drop, 1};
@@ -1536,10 +1995,24 @@ static sonde_status eval_buckets(query_eval_ctx *c, const bucket_out *bo, const 
     bool *has = query_eval_alloc(c, (in.nseries + 1) * sizeof(bool));
     if (!grp || !ub || !has)
         return SONDE_ERR_NOMEM;
+    /* classic members by their labels without le (name kept): a native
+     * histogram with those labels at the same step conflicts */
+    qbuilder cfull;
+    query_builder_init(&cfull, c, 1);
+    size_t *cf = query_eval_alloc(c, (in.nseries + 1) * sizeof(size_t));
+    if (!cf)
+        return SONDE_ERR_NOMEM;
+    bool any_native = false;
     for (size_t i = 0; i < in.nseries; i++) {
         const query_series *s = &in.series[i];
         const sonde_label *l = series_labels_get(s->labels, s->nlabels, "le", 2);
         const sonde_label *name = series_labels_get(s->labels, s->nlabels, "__name__", 8);
+        bool floats = !s->h;
+        for (size_t k = 0; s->h && k < g->n && !floats; k++)
+            floats = s->ok[k] && !s->h[k];
+        any_native |= s->h != NULL;
+        if (!floats)
+            continue;
         if (!l || !parse_f64(l->value, l->value_len, &ub[i])) {
             query_eval_annotate(c, true, bo->pos,
                                 "bucket label \"le\" is missing or has a malformed value of "
@@ -1554,6 +2027,28 @@ static sonde_status eval_buckets(query_eval_ctx *c, const bucket_out *bo, const 
         if ((st = query_labels_filter(c, s->labels, s->nlabels, &le, false, true, &gl, &gn)) ||
             (st = query_builder_get(&groups, gl, gn, &grp[i])))
             return st;
+        if ((st = query_labels_filter(c, s->labels, s->nlabels, &le, false, false, &gl, &gn)) ||
+            (st = query_builder_get(&cfull, gl, gn, &cf[i])))
+            return st;
+    }
+    size_t ncf = cfull.n;
+    size_t *cfstamp = query_eval_alloc(c, (ncf + 1) * sizeof(size_t));
+    size_t *cf2g = query_eval_alloc(c, (ncf + 1) * sizeof(size_t));
+    size_t *nat_cf = query_eval_alloc(c, (in.nseries + 1) * sizeof(size_t));
+    size_t *gconf = query_eval_alloc(c, (groups.n + 1) * sizeof(size_t));
+    if (!cfstamp || !cf2g || !nat_cf || !gconf)
+        return SONDE_ERR_NOMEM;
+    for (size_t i = 0; i < in.nseries; i++) {
+        if (has[i])
+            cf2g[cf[i]] = grp[i];
+        nat_cf[i] = SIZE_MAX;
+        if (in.series[i].h && ncf) {
+            size_t x;
+            if ((st = query_builder_get(&cfull, in.series[i].labels, in.series[i].nlabels, &x)))
+                return st;
+            if (x < ncf)
+                nat_cf[i] = x;
+        }
     }
     size_t ng = groups.n;
     bucket *bk = query_eval_alloc(c, (in.nseries + 1) * sizeof(bucket));
@@ -1578,11 +2073,43 @@ static sonde_status eval_buckets(query_eval_ctx *c, const bucket_out *bo, const 
     for (size_t step = 0; step < g->n; step++) {
         if ((st = query_eval_tick(c)))
             return st;
+        if (bo->fn != BUCKET_FRACTION)
+            for (size_t k = 0; k < bo->np; k++)
+                if (!(bo->p[k][step] >= 0 && bo->p[k][step] <= 1)) {
+                    char qs[32];
+                    query_eval_annotate(c, true, bo->ppos[k],
+                                        "quantile value should be between 0 and 1, got %s",
+                                        query_fmt_float(qs, sizeof(qs), bo->p[k][step]));
+                }
+        if (any_native) {
+            for (size_t i = 0; i < in.nseries; i++)
+                if (has[i] && in.series[i].ok[step] && !query_series_is_hist(&in.series[i], step))
+                    cfstamp[cf[i]] = step + 1;
+            for (size_t i = 0; i < in.nseries; i++) {
+                const query_series *s = &in.series[i];
+                if (!query_series_is_hist(s, step))
+                    continue;
+                if (nat_cf[i] != SIZE_MAX && cfstamp[nat_cf[i]] == step + 1) {
+                    const sonde_label *name =
+                        series_labels_get(s->labels, s->nlabels, "__name__", 8);
+                    query_eval_annotate(c, true, bo->pos,
+                                        "vector contains a mix of classic and native histograms "
+                                        "for metric name \"%.*s\"",
+                                        name ? (int)name->value_len : 0, name ? name->value : "");
+                    gconf[cf2g[nat_cf[i]]] = step + 1;
+                    continue;
+                }
+                if ((st = native_emit(c, bo, &b, s, step)))
+                    return st;
+            }
+        }
         for (size_t gi = 0; gi < ng; gi++) {
             size_t nb = 0;
+            if (gconf[gi] == step + 1)
+                continue;
             for (size_t k = 0; k < cnt[gi]; k++) {
                 const query_series *s = &in.series[members[off[gi] + k]];
-                if (s->ok[step])
+                if (s->ok[step] && !query_series_is_hist(s, step))
                     bk[nb++] = (bucket){ub[members[off[gi] + k]], s->v[step]};
             }
             bool forced = false;
@@ -1602,4 +2129,533 @@ static sonde_status eval_buckets(query_eval_ctx *c, const bucket_out *bo, const 
     }
     query_builder_finish(&b, g, out);
     return SONDE_OK;
+}
+
+/* ---- range-vector functions over windows holding native histograms ----
+ *
+ * range_series() calls this for a step whose window holds at least one
+ * histogram sample (float-only windows keep the float path). Semantics of
+ * Prometheus' functions.go: rate/increase/delta (extrapolatedRate and the
+ * anchored/smoothed extendedHistogramRate), irate/idelta (instantValue),
+ * sum/avg/count/last/first/present/ts_of_*_over_time, changes, resets; the
+ * float-only functions use the floats and note the ignored histograms. */
+
+typedef struct hctx {
+    query_eval_ctx *c;
+    const qhrange *r;
+    char name[256];
+    sonde_status st;
+    arena *a; /* intermediates (the caller's per-step scratch, or the query arena) */
+} hctx;
+
+static void h_warn(hctx *x, bool warning, const char *what)
+{
+    query_eval_annotate(x->c, warning, x->r->pos, "%s \"%s\"", what, x->name);
+}
+
+#define H_MIXED "encountered a mix of histograms and floats for metric name"
+#define H_NOT_COUNTER "this native histogram metric is not a counter:"
+#define H_NOT_GAUGE "this native histogram metric is not a gauge:"
+#define H_EXP_CUSTOM                                                                               \
+    "vector contains a mix of histograms with exponential and custom buckets schemas for metric "  \
+    "name"
+#define H_IGNORED                                                                                  \
+    "ignored histograms in a range containing both floats and histograms for metric name"
+
+/* a op b with the annotations of add/subHistogramWithAnnotations; NULL when incompatible. */
+static sonde_fhist *h_addsub(hctx *x, const sonde_fhist *a, const sonde_fhist *b, bool sub)
+{
+    unsigned fl = 0;
+    sonde_fhist *r;
+    if (query_hist_add(x->a, a, b, sub, &r, &fl) != SONDE_OK) {
+        x->st = query_eval_fail(x->c, SONDE_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    if (fl & QHIST_INCOMPATIBLE) {
+        h_warn(x, true, H_EXP_CUSTOM);
+        return NULL;
+    }
+    if (fl & QHIST_RECONCILED)
+        query_eval_annotate(x->c, false, x->r->pos,
+                            "mismatched custom buckets were reconciled during %s",
+                            sub ? "subtraction" : "addition");
+    return r;
+}
+
+static sonde_fhist *h_scaled(hctx *x, const sonde_fhist *h, double f, bool divide)
+{
+    sonde_fhist *r = query_hist_copy(x->a, h);
+    if (r)
+        query_hist_scale(r, f, divide);
+    else
+        x->st = query_eval_fail(x->c, SONDE_ERR_NOMEM, "out of memory");
+    return r;
+}
+
+/* extrapolatedRate + histogramRate */
+static sonde_fhist *h_rate(hctx *x, bool is_counter, bool is_rate)
+{
+    const qhrange *r = x->r;
+    const sonde_hsample *H = r->h;
+    size_t n = r->nh;
+    if (r->nf) {
+        h_warn(x, true, H_MIXED);
+        return NULL;
+    }
+    if (n < 2)
+        return NULL;
+    const sonde_fhist *prev = H[0].h, *last = H[n - 1].h;
+    bool custom = query_hist_is_custom(prev);
+    if (is_counter && (prev->hint == SONDE_HIST_HINT_GAUGE || last->hint == SONDE_HIST_HINT_GAUGE))
+        h_warn(x, true, H_NOT_COUNTER);
+    sonde_fhist empty;
+    if (is_counter && query_hist_detect_reset(H[1].h, prev)) {
+        memset(&empty, 0, sizeof(empty));
+        empty.schema = H[1].h->schema;
+        empty.custom = H[1].h->custom;
+        empty.ncustom = H[1].h->ncustom;
+        prev = &empty;
+        custom = query_hist_is_custom(H[1].h);
+    }
+    if (query_hist_is_custom(last) != custom) {
+        h_warn(x, true, H_EXP_CUSTOM);
+        return NULL;
+    }
+    int32_t min_schema = last->schema < prev->schema ? last->schema : prev->schema;
+    for (size_t i = 1; i + 1 < n; i++) {
+        const sonde_fhist *cur = H[i].h;
+        if (!is_counter)
+            continue;
+        if (cur->hint == SONDE_HIST_HINT_GAUGE)
+            h_warn(x, true, H_NOT_COUNTER);
+        if (cur->schema < min_schema)
+            min_schema = cur->schema;
+        if (query_hist_is_custom(cur) != custom) {
+            h_warn(x, true, H_EXP_CUSTOM);
+            return NULL;
+        }
+    }
+    sonde_fhist *res = query_hist_reduce(x->a, last, min_schema);
+    if (!res)
+        return NULL;
+    if (!(res = h_addsub(x, res, prev, true)))
+        return NULL;
+    if (is_counter) {
+        const sonde_fhist *p = prev;
+        for (size_t i = 1; i < n; i++) {
+            const sonde_fhist *cur = H[i].h;
+            if (query_hist_detect_reset(cur, p) && !(res = h_addsub(x, res, p, false)))
+                return NULL;
+            p = cur;
+        }
+    } else if (H[0].h->hint != SONDE_HIST_HINT_GAUGE || H[n - 1].h->hint != SONDE_HIST_HINT_GAUGE) {
+        h_warn(x, true, H_NOT_GAUGE);
+    }
+    res->hint = SONDE_HIST_HINT_GAUGE;
+    int64_t range_start = r->wend - r->range, range_end = r->wend;
+    double to_start = (double)(H[0].ts_ms - range_start) / 1000.0;
+    double to_end = (double)(range_end - H[n - 1].ts_ms) / 1000.0;
+    double sampled = (double)(H[n - 1].ts_ms - H[0].ts_ms) / 1000.0;
+    double avg_between = sampled / (double)(n - 1);
+    double threshold = avg_between * 1.1;
+    if (to_start >= threshold)
+        to_start = avg_between / 2;
+    if (is_counter) {
+        double to_zero = to_start;
+        if (res->count > 0 && H[0].h->count >= 0)
+            to_zero = sampled * (H[0].h->count / res->count);
+        if (to_zero < to_start)
+            to_start = to_zero;
+    }
+    if (to_end >= threshold)
+        to_end = avg_between / 2;
+    double factor = sampled != 0 ? (sampled + to_start + to_end) / sampled : 1;
+    if (is_rate)
+        factor /= (double)r->range / 1000.0;
+    query_hist_scale(res, factor, false);
+    res->hint = SONDE_HIST_HINT_GAUGE;
+    return res;
+}
+
+/* interpolateHistograms */
+static sonde_fhist *h_interp(hctx *x, const sonde_hsample *a, const sonde_hsample *b, int64_t t,
+                             bool is_counter)
+{
+    if (t == a->ts_ms)
+        return query_hist_copy(x->a, a->h);
+    if (t == b->ts_ms)
+        return query_hist_copy(x->a, b->h);
+    double frac = (double)(t - a->ts_ms) / (double)(b->ts_ms - a->ts_ms);
+    if (is_counter && query_hist_detect_reset(b->h, a->h))
+        return h_scaled(x, b->h, frac, false);
+    sonde_fhist *d = h_addsub(x, b->h, a->h, true);
+    if (!d)
+        return NULL;
+    query_hist_scale(d, frac, false);
+    return h_addsub(x, d, a->h, false);
+}
+
+/* extendedHistogramRate (anchored / smoothed) */
+static sonde_fhist *h_ext_rate(hctx *x, bool is_counter, bool is_rate)
+{
+    const qhrange *r = x->r;
+    const sonde_hsample *H = r->h;
+    if (r->nf) {
+        h_warn(x, true, H_MIXED);
+        return NULL;
+    }
+    size_t n = r->nh;
+    if (!n)
+        return NULL;
+    int64_t rs = r->wend - r->range, re = r->wend;
+    size_t last = n - 1, first = 0;
+    while (first < last && H[first].ts_ms <= rs)
+        first++;
+    first = first ? first - 1 : 0;
+    if (r->smoothed) {
+        size_t k = 0;
+        while (k < n - 1 && H[k].ts_ms < re)
+            k++;
+        last = k;
+    }
+    if (H[last].ts_ms <= rs)
+        return NULL;
+    if (r->smoothed && H[first].ts_ms > re)
+        return NULL;
+    bool custom = query_hist_is_custom(H[first].h);
+    for (size_t i = first; i <= last; i++) {
+        if (query_hist_is_custom(H[i].h) != custom) {
+            h_warn(x, true, H_EXP_CUSTOM);
+            return NULL;
+        }
+        if (is_counter && H[i].h->hint == SONDE_HIST_HINT_GAUGE)
+            h_warn(x, true, H_NOT_COUNTER);
+    }
+    sonde_fhist *left, *right;
+    if (r->smoothed && H[first].ts_ms < rs)
+        left = h_interp(x, &H[first], &H[first + 1], rs, is_counter);
+    else
+        left = query_hist_copy(x->a, H[first].h);
+    if (!left)
+        return NULL;
+    if (r->smoothed && last > 0 && H[last].ts_ms > re)
+        right = h_interp(x, &H[last - 1], &H[last], re, is_counter);
+    else
+        right = query_hist_copy(x->a, H[last].h);
+    if (!right)
+        return NULL;
+    if (!is_counter &&
+        (left->hint != SONDE_HIST_HINT_GAUGE || right->hint != SONDE_HIST_HINT_GAUGE))
+        h_warn(x, true, H_NOT_GAUGE);
+    sonde_fhist *res = h_addsub(x, right, left, true);
+    if (!res)
+        return NULL;
+    if (is_counter) {
+        /* correctForCounterResetsHistogram */
+        size_t f1 = first + 1;
+        const sonde_fhist *prev = left;
+        if (r->smoothed && H[first].ts_ms < rs && first + 1 < n &&
+            query_hist_detect_reset(H[first + 1].h, H[first].h)) {
+            prev = H[first + 1].h;
+            f1++;
+        }
+        sonde_fhist *corr = NULL;
+        if (f1 <= last) {
+            for (size_t i = f1; i + 1 <= last; i++) {
+                if (query_hist_detect_reset(H[i].h, prev)) {
+                    corr = corr ? h_addsub(x, corr, prev, false) : query_hist_copy(x->a, prev);
+                    if (!corr)
+                        return NULL;
+                }
+                prev = H[i].h;
+            }
+            if (query_hist_detect_reset(right, prev)) {
+                corr = corr ? h_addsub(x, corr, prev, false) : query_hist_copy(x->a, prev);
+                if (!corr)
+                    return NULL;
+            }
+        }
+        if (corr && !(res = h_addsub(x, res, corr, false)))
+            return NULL;
+    }
+    if (is_rate)
+        query_hist_scale(res, (double)r->range / 1000.0, true);
+    res->hint = SONDE_HIST_HINT_GAUGE;
+    return res;
+}
+
+/* instantValue with histograms */
+static bool h_instant(hctx *x, bool is_rate, double *v, sonde_fhist **out)
+{
+    const qhrange *r = x->r;
+    if (r->nf + r->nh < 2)
+        return false;
+    /* the last two samples of either kind */
+    const sonde_hsample *hb = NULL, *ha = NULL;
+    const sonde_sample *fb = NULL, *fa = NULL;
+    size_t fi = r->nf, hi = r->nh;
+    for (int k = 0; k < 2; k++) {
+        bool take_h = hi > 0 && (fi == 0 || r->h[hi - 1].ts_ms > r->f[fi - 1].ts_ms);
+        if (take_h) {
+            if (k == 0)
+                hb = &r->h[--hi];
+            else
+                ha = &r->h[--hi];
+        } else {
+            if (k == 0)
+                fb = &r->f[--fi];
+            else
+                fa = &r->f[--fi];
+        }
+    }
+    /* exactly one of each pair was taken */
+    int64_t tb = hb ? hb->ts_ms : (fb ? fb->ts_ms : 0);
+    int64_t ta = ha ? ha->ts_ms : (fa ? fa->ts_ms : 0);
+    if (tb == ta)
+        return false;
+    if (fb && fa) {
+        double d = (is_rate && fb->value < fa->value) ? fb->value : fb->value - fa->value;
+        *v = is_rate ? d / ((double)(tb - ta) / 1000.0) : d;
+        return true;
+    }
+    if (!(hb && ha)) {
+        h_warn(x, true, H_MIXED);
+        return false;
+    }
+    if (is_rate && (hb->h->hint == SONDE_HIST_HINT_GAUGE || ha->h->hint == SONDE_HIST_HINT_GAUGE))
+        h_warn(x, true, H_NOT_COUNTER);
+    if (!is_rate && (hb->h->hint != SONDE_HIST_HINT_GAUGE || ha->h->hint != SONDE_HIST_HINT_GAUGE))
+        h_warn(x, true, H_NOT_GAUGE);
+    sonde_fhist *res;
+    if (!is_rate || !query_hist_detect_reset(hb->h, ha->h)) {
+        if (!(res = h_addsub(x, hb->h, ha->h, true)))
+            return false;
+    } else if (!(res = query_hist_copy(x->a, hb->h))) {
+        return false;
+    }
+    res->hint = SONDE_HIST_HINT_GAUGE;
+    if (is_rate)
+        query_hist_scale(res, (double)(tb - ta) / 1000.0, true);
+    res->hint = SONDE_HIST_HINT_GAUGE;
+    *out = res;
+    return true;
+}
+
+/* sum_over_time / avg_over_time of histograms */
+static sonde_fhist *h_sum(hctx *x, bool avg)
+{
+    const qhrange *r = x->r;
+    if (r->nf) {
+        h_warn(x, true, H_MIXED);
+        return NULL;
+    }
+    qhacc acc;
+    memset(&acc, 0, sizeof(acc));
+    acc.avg = avg;
+    for (size_t i = 0; i < r->nh; i++)
+        if (query_hist_acc_add(x->a, &acc, r->h[i].h) != SONDE_OK) {
+            x->st = query_eval_fail(x->c, SONDE_ERR_NOMEM, "out of memory");
+            return NULL;
+        }
+    if (acc.reset_seen && acc.not_reset_seen)
+        query_eval_annotate(x->c, true, r->pos,
+                            "conflicting counter resets during histogram aggregation");
+    if (acc.flags & QHIST_RECONCILED)
+        query_eval_annotate(x->c, false, r->pos,
+                            "mismatched custom buckets were reconciled during aggregation");
+    if (acc.flags & QHIST_INCOMPATIBLE) {
+        h_warn(x, true, H_EXP_CUSTOM);
+        return NULL;
+    }
+    sonde_fhist *res;
+    if (query_hist_acc_result(x->a, &acc, &res) != SONDE_OK) {
+        x->st = query_eval_fail(x->c, SONDE_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    return res;
+}
+
+/* changes() and resets() over floats and histograms in time order (anchored:
+ * from the last sample at or before the range start, pickFirstSampleIndices). */
+static bool h_changes(hctx *x, bool resets, double *v)
+{
+    const qhrange *r = x->r;
+    size_t fi = 0, hi = 0;
+    if (r->anchored) {
+        int64_t rs = r->wend - r->range;
+        size_t lf = 0, lh = 0; /* counts of samples at or before rs */
+        while (lf < r->nf && r->f[lf].ts_ms <= rs)
+            lf++;
+        while (lh < r->nh && r->h[lh].ts_ms <= rs)
+            lh++;
+        if (lf >= r->nf && lh >= r->nh)
+            return false;
+        if (lf == 0 && lh == 0) {
+            fi = hi = 0;
+        } else if (lh == 0 || (lf > 0 && r->f[lf - 1].ts_ms >= r->h[lh - 1].ts_ms)) {
+            fi = lf - 1;
+            hi = lh;
+        } else {
+            fi = lf;
+            hi = lh - 1;
+        }
+    }
+    if (fi >= r->nf && hi >= r->nh)
+        return false;
+    bool have = false, prev_h = false;
+    double prev_f = 0;
+    const sonde_fhist *prev_hist = NULL;
+    double cnt = 0;
+    while (fi < r->nf || hi < r->nh) {
+        bool is_h = fi >= r->nf || (hi < r->nh && r->h[hi].ts_ms < r->f[fi].ts_ms);
+        double cf = 0;
+        const sonde_fhist *ch = NULL;
+        if (is_h)
+            ch = r->h[hi++].h;
+        else
+            cf = r->f[fi++].value;
+        if (have) {
+            if (!prev_h && !is_h) {
+                if (resets ? cf < prev_f : (cf != prev_f && !(isnan(cf) && isnan(prev_f))))
+                    cnt++;
+            } else if (prev_h != is_h) {
+                cnt++;
+            } else if (resets ? query_hist_detect_reset(ch, prev_hist)
+                              : !query_hist_equal(ch, prev_hist)) {
+                cnt++;
+            }
+        }
+        have = true;
+        prev_h = is_h;
+        prev_f = cf;
+        prev_hist = ch;
+    }
+    *v = cnt;
+    return true;
+}
+
+sonde_status query_hist_range(query_eval_ctx *c, const qhrange *r, double *v, sonde_fhist **h,
+                              bool *emit)
+{
+    hctx x = {c, r, "", SONDE_OK, r->tmp ? r->tmp : c->a};
+    const sonde_label *nm = series_labels_get(r->labels, r->nlabels, "__name__", 8);
+    if (nm)
+        snprintf(x.name, sizeof(x.name), "%.*s", (int)nm->value_len, nm->value);
+    *emit = false;
+    *h = NULL;
+    switch (r->id) {
+    case F_RATE:
+    case F_INCREASE:
+    case F_DELTA: {
+        bool counter = r->id != F_DELTA, rate = r->id == F_RATE;
+        *h = (r->anchored || r->smoothed) ? h_ext_rate(&x, counter, rate)
+                                          : h_rate(&x, counter, rate);
+        break;
+    }
+    case F_IRATE:
+    case F_IDELTA:
+        *emit = h_instant(&x, r->id == F_IRATE, v, h);
+        break;
+    case F_SUM_OT:
+    case F_AVG_OT:
+        *h = h_sum(&x, r->id == F_AVG_OT);
+        break;
+    case F_COUNT_OT:
+        *v = (double)(r->nf + r->nh);
+        *emit = true;
+        break;
+    case F_PRESENT_OT:
+        *v = 1;
+        *emit = true;
+        break;
+    case F_LAST_OT:
+    case F_FIRST_OT: {
+        bool last = r->id == F_LAST_OT;
+        const sonde_hsample *hs = last ? &r->h[r->nh - 1] : &r->h[0];
+        const sonde_sample *fs = r->nf ? (last ? &r->f[r->nf - 1] : &r->f[0]) : NULL;
+        if (fs && (last ? hs->ts_ms < fs->ts_ms : fs->ts_ms < hs->ts_ms)) {
+            *v = fs->value;
+            *emit = true;
+        } else if (!(*h = query_hist_copy(c->a, hs->h))) { /* hs is in scratch memory */
+            return query_eval_fail(c, SONDE_ERR_NOMEM, "out of memory");
+        }
+        break;
+    }
+    case F_TS_LAST_OT:
+    case F_TS_FIRST_OT: {
+        bool last = r->id == F_TS_LAST_OT;
+        int64_t th = last ? r->h[r->nh - 1].ts_ms : r->h[0].ts_ms;
+        if (r->nf) {
+            int64_t tf = last ? r->f[r->nf - 1].ts_ms : r->f[0].ts_ms;
+            th = last ? (tf > th ? tf : th) : (tf < th ? tf : th);
+        }
+        *v = (double)th / 1000.0;
+        *emit = true;
+        break;
+    }
+    case F_CHANGES:
+    case F_RESETS:
+        *emit = h_changes(&x, r->id == F_RESETS, v);
+        break;
+    case F_DERIV:
+    case F_PREDICT_LINEAR:
+    case F_HOLT_WINTERS:
+        if (r->nf < 2) {
+            if (r->nf == 1)
+                h_warn(&x, false, H_IGNORED);
+            break;
+        }
+        /* fall through */
+    case F_MIN_OT:
+    case F_MAX_OT:
+    case F_TS_MIN_OT:
+    case F_TS_MAX_OT:
+    case F_STDDEV_OT:
+    case F_STDVAR_OT:
+    case F_QUANTILE_OT:
+    case F_MAD_OT:
+        if (!r->nf)
+            break;
+        h_warn(&x, false, H_IGNORED);
+        *emit = range_fn(x.a, r->id, r->f, r->nf, r->wend, r->range, r->step_t, r->p, v);
+        break;
+    default:
+        break;
+    }
+    if (*h) {
+        *emit = true;
+        /* the result outlives the step's scratch */
+        if (x.a != c->a && !(*h = query_hist_copy(c->a, *h)))
+            return query_eval_fail(c, SONDE_ERR_NOMEM, "out of memory");
+    }
+    return x.st;
+}
+
+sonde_status query_hist_interpolate(query_eval_ctx *c, const sonde_hsample *a,
+                                    const sonde_hsample *b, int64_t t, bool counter,
+                                    const query_series *s, uint32_t pos, sonde_fhist **out)
+{
+    qhrange r;
+    memset(&r, 0, sizeof(r));
+    r.labels = s->labels;
+    r.nlabels = s->nlabels;
+    r.pos = pos;
+    hctx x = {c, &r, "", SONDE_OK, c->a};
+    const sonde_label *nm = series_labels_get(s->labels, s->nlabels, "__name__", 8);
+    if (nm)
+        snprintf(x.name, sizeof(x.name), "%.*s", (int)nm->value_len, nm->value);
+    if (query_hist_is_custom(a->h) != query_hist_is_custom(b->h)) {
+        h_warn(&x, true, H_EXP_CUSTOM);
+        *out = NULL;
+        return SONDE_OK;
+    }
+    *out = h_interp(&x, a, b, t, counter);
+    return x.st;
+}
+
+void query_hist_mixed_warning(query_eval_ctx *c, const query_series *s, uint32_t pos)
+{
+    const sonde_label *nm = series_labels_get(s->labels, s->nlabels, "__name__", 8);
+    query_eval_annotate(c, true, pos, H_MIXED " \"%.*s\"", nm ? (int)nm->value_len : 0,
+                        nm ? nm->value : "");
 }

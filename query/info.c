@@ -237,6 +237,14 @@ static sonde_status info_load(info_state *w, const query_node *base_expr, const 
         size_t n;
         if ((st = c->src.read(c->src.ctx, refs[r].id, mint, tmax, c->a, &s, &n)))
             return query_eval_fail(c, st, "reading info series failed");
+        if (c->src.read_hist) {
+            sonde_hsample *hs;
+            size_t nh;
+            if ((st = c->src.read_hist(c->src.ctx, refs[r].id, mint, tmax, c->a, &hs, &nh)))
+                return query_eval_fail(c, st, "reading info series failed");
+            if (nh)
+                return query_eval_fail(c, SONDE_ERR_INVALID, "info sample should be float");
+        }
         c->samples_loaded += n;
         info_series *x = &w->is[w->nis++];
         x->labels = refs[r].labels;
@@ -414,7 +422,7 @@ static sonde_status info_combine(info_state *w, const query_value *base, const q
             if (!keep)
                 continue;
             if ((st = query_builder_get(&b, l, nl, &idx)) ||
-                (st = query_builder_set(&b, idx, i, bs->v[i])))
+                (st = query_builder_copy(&b, idx, i, bs)))
                 return st;
             b.s[idx].drop_name |= bs->drop_name;
         }

@@ -10,6 +10,8 @@
  */
 #include "json.h"
 
+#include "eval_internal.h"
+
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -59,6 +61,66 @@ static sonde_status point(buf *b, int64_t t, double v)
     if (!st)
         st = buf_puts(b, "\"]");
     return st;
+}
+
+static sonde_status qfloat(buf *b, double v)
+{
+    sonde_status st = buf_putc(b, '"');
+    if (!st)
+        st = query_json_float(b, v);
+    return st ? st : buf_putc(b, '"');
+}
+
+/* MarshalHistogram: count, sum and the populated buckets as
+ * [boundary rule, lower, upper, count] (rule 0: (l,u], 1: [l,u), 3: [l,u]). */
+sonde_status query_json_histogram(buf *b, const sonde_fhist *h)
+{
+    sonde_status st = buf_puts(b, "{\"count\":");
+    if (!st)
+        st = qfloat(b, h->count);
+    if (!st)
+        st = buf_puts(b, ",\"sum\":");
+    if (!st)
+        st = qfloat(b, h->sum);
+    size_t n = query_hist_nbuckets(h);
+    bool found = false;
+    for (size_t i = 0; i < n && !st; i++) {
+        qhbucket bk;
+        query_hist_bucket(h, i, &bk);
+        if (bk.count == 0)
+            continue;
+        st = buf_puts(b, found ? "," : ",\"buckets\":[");
+        found = true;
+        if (!st)
+            st = buf_printf(b, "[%d,", bk.kind < 0 ? 1 : bk.kind == 0 ? 3 : 0);
+        if (!st)
+            st = qfloat(b, bk.lo);
+        if (!st)
+            st = buf_putc(b, ',');
+        if (!st)
+            st = qfloat(b, bk.up);
+        if (!st)
+            st = buf_putc(b, ',');
+        if (!st)
+            st = qfloat(b, bk.count);
+        if (!st)
+            st = buf_putc(b, ']');
+    }
+    if (!st && found)
+        st = buf_putc(b, ']');
+    return st ? st : buf_putc(b, '}');
+}
+
+static sonde_status hpoint(buf *b, int64_t t, const sonde_fhist *h)
+{
+    sonde_status st = buf_putc(b, '[');
+    if (!st)
+        st = query_json_timestamp(b, t);
+    if (!st)
+        st = buf_putc(b, ',');
+    if (!st)
+        st = query_json_histogram(b, h);
+    return st ? st : buf_putc(b, ']');
 }
 
 sonde_status query_json_labels(buf *b, const sonde_label *l, uint32_t n)
@@ -112,7 +174,7 @@ sonde_status query_json_result(buf *b, const query_value *v, bool range)
             st = buf_puts(b, i ? ",{\"metric\":" : "{\"metric\":");
             if (!st)
                 st = query_json_labels(b, s->labels, s->nlabels);
-            if (!st)
+            if (!st && (s->n || !s->nh))
                 st = buf_puts(b, ",\"values\":[");
             for (size_t j = 0; j < s->n && !st; j++) {
                 if (j)
@@ -120,8 +182,20 @@ sonde_status query_json_result(buf *b, const query_value *v, bool range)
                 if (!st)
                     st = point(b, s->s[j].ts_ms, s->s[j].value);
             }
+            if (!st && (s->n || !s->nh))
+                st = buf_putc(b, ']');
+            if (!st && s->nh)
+                st = buf_puts(b, ",\"histograms\":[");
+            for (size_t j = 0; j < s->nh && !st; j++) {
+                if (j)
+                    st = buf_putc(b, ',');
+                if (!st)
+                    st = hpoint(b, s->hs[j].ts_ms, s->hs[j].h);
+            }
+            if (!st && s->nh)
+                st = buf_putc(b, ']');
             if (!st)
-                st = buf_puts(b, "]}");
+                st = buf_putc(b, '}');
         }
         return st ? st : buf_puts(b, "]}");
     case QUERY_TYPE_VECTOR: {
@@ -137,28 +211,42 @@ sonde_status query_json_result(buf *b, const query_value *v, bool range)
             if (!st)
                 st = query_json_labels(b, s->labels, s->nlabels);
             if (!range) {
+                bool hist = query_series_is_hist(s, 0);
                 if (!st)
-                    st = buf_puts(b, ",\"value\":");
+                    st = buf_puts(b, hist ? ",\"histogram\":" : ",\"value\":");
                 if (!st)
-                    st = point(b, v->start, s->v[0]);
+                    st = hist ? hpoint(b, v->start, s->h[0]) : point(b, v->start, s->v[0]);
                 if (!st)
                     st = buf_putc(b, '}');
                 continue;
             }
-            if (!st)
-                st = buf_puts(b, ",\"values\":[");
-            bool pf = true;
-            for (size_t j = 0; j < v->nsteps && !st; j++) {
-                if (!s->ok[j])
+            /* floats in "values", histograms in "histograms" (each only when present) */
+            size_t nf = 0, nh = 0;
+            for (size_t j = 0; j < v->nsteps; j++) {
+                nh += s->ok[j] && query_series_is_hist(s, j);
+                nf += s->ok[j] && !query_series_is_hist(s, j);
+            }
+            for (int pass = 0; pass < 2 && !st; pass++) {
+                bool hp = pass == 1;
+                if ((hp ? nh : nf) == 0 && !(pass == 0 && nh == 0))
                     continue;
-                if (!pf)
-                    st = buf_putc(b, ',');
-                pf = false;
+                st = buf_puts(b, hp ? ",\"histograms\":[" : ",\"values\":[");
+                bool pf = true;
+                for (size_t j = 0; j < v->nsteps && !st; j++) {
+                    if (!s->ok[j] || query_series_is_hist(s, j) != hp)
+                        continue;
+                    if (!pf)
+                        st = buf_putc(b, ',');
+                    pf = false;
+                    int64_t t = v->start + (int64_t)j * v->step;
+                    if (!st)
+                        st = hp ? hpoint(b, t, s->h[j]) : point(b, t, s->v[j]);
+                }
                 if (!st)
-                    st = point(b, v->start + (int64_t)j * v->step, s->v[j]);
+                    st = buf_putc(b, ']');
             }
             if (!st)
-                st = buf_puts(b, "]}");
+                st = buf_putc(b, '}');
         }
         return st ? st : buf_puts(b, "]}");
     }

@@ -18,6 +18,10 @@ sonde_status query_json_timestamp(buf *b, int64_t ms);
 sonde_status query_json_float(buf *b, double v);
 /* {"name":"value",...} */
 sonde_status query_json_labels(buf *b, const sonde_label *l, uint32_t n);
+/* A native histogram as Prometheus' MarshalHistogram writes it:
+ * {"count":"4","sum":"5","buckets":[[0,"0.5","1","1"],...]} (populated
+ * buckets only; rule 0 (l,u], 1 [l,u), 3 [l,u]). */
+sonde_status query_json_histogram(buf *b, const sonde_fhist *h);
 /* The "data" object: {"resultType":...,"result":...}. range: a query_range
  * result (always a matrix; scalars become one series without labels). */
 sonde_status query_json_result(buf *b, const query_value *v, bool range);

@@ -203,6 +203,62 @@ sonde_status query_builder_set(qbuilder *b, size_t idx, size_t step, double v)
     return SONDE_OK;
 }
 
+sonde_status query_series_set_hist(query_eval_ctx *c, query_series *s, size_t nsteps, size_t step,
+                                   sonde_fhist *h)
+{
+    if (!s->h && !(s->h = query_eval_alloc(c, nsteps * sizeof(*s->h))))
+        return SONDE_ERR_NOMEM;
+    s->h[step] = h;
+    s->ok[step] = 1;
+    s->v[step] = 0;
+    return SONDE_OK;
+}
+
+sonde_status query_builder_set_hist(qbuilder *b, size_t idx, size_t step, sonde_fhist *h)
+{
+    query_series *s = &b->s[idx];
+    if (s->ok[step])
+        return query_eval_fail(b->c, SONDE_ERR_INVALID,
+                               "vector cannot contain metrics with the same labelset");
+    return query_series_set_hist(b->c, s, b->nsteps, step, h);
+}
+
+sonde_status query_builder_copy(qbuilder *b, size_t idx, size_t step, const query_series *from)
+{
+    if (from->h && from->h[step])
+        return query_builder_set_hist(b, idx, step, from->h[step]);
+    return query_builder_set(b, idx, step, from->v[step]);
+}
+
+void query_value_drop_hists(query_value *v)
+{
+    if (v->type != QUERY_TYPE_VECTOR)
+        return;
+    for (size_t i = 0; i < v->nseries; i++) {
+        query_series *s = &v->series[i];
+        if (!s->h)
+            continue;
+        for (size_t j = 0; j < v->nsteps; j++)
+            if (s->h[j]) {
+                s->h[j] = NULL;
+                s->ok[j] = 0;
+            }
+        s->h = NULL;
+    }
+}
+
+bool query_value_has_hists(const query_value *v)
+{
+    if (v->type != QUERY_TYPE_VECTOR)
+        return false;
+    for (size_t i = 0; i < v->nseries; i++)
+        if (v->series[i].h)
+            for (size_t j = 0; j < v->nsteps; j++)
+                if (v->series[i].h[j])
+                    return true;
+    return false;
+}
+
 void query_builder_finish(qbuilder *b, const qgrid *g, query_value *out)
 {
     memset(out, 0, sizeof(*out));

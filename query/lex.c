@@ -222,10 +222,14 @@ query_token query_lexer_next(query_lexer *lx)
     case '<':
         if (c1 == '=')
             return lx->off++, tok(lx, QT_LTE, start);
+        if (c1 == '/')
+            return lx->off++, tok(lx, QT_TRIM_UPPER, start);
         return tok(lx, QT_LSS, start);
     case '>':
         if (c1 == '=')
             return lx->off++, tok(lx, QT_GTE, start);
+        if (c1 == '/')
+            return lx->off++, tok(lx, QT_TRIM_LOWER, start);
         return tok(lx, QT_GTR, start);
     default:
         return tok_err(lx, start, "unexpected character");

@@ -1120,6 +1120,12 @@ static int binop_of(const query_token *t, query_binop *op)
     case QT_GTE:
         *op = QOP_GTE;
         return 3;
+    case QT_TRIM_UPPER: /* the precedence of comparisons, as Prometheus' grammar */
+        *op = QOP_TRIM_UPPER;
+        return 3;
+    case QT_TRIM_LOWER:
+        *op = QOP_TRIM_LOWER;
+        return 3;
     case QT_IDENT:
         if (tok_is_ci(t, "atan2")) {
             *op = QOP_ATAN2;

@@ -62,6 +62,8 @@ typedef enum query_tok_kind {
     QT_DIV,
     QT_MOD,
     QT_POW,
+    QT_TRIM_UPPER, /* </ (native histograms: keep the part below) */
+    QT_TRIM_LOWER, /* >/ (keep the part above) */
 } query_tok_kind;
 
 typedef struct query_token {
@@ -150,6 +152,8 @@ typedef enum query_binop {
     QOP_AND,
     QOP_OR,
     QOP_UNLESS,
+    QOP_TRIM_UPPER, /* h </ x: the histogram's observations at or below x */
+    QOP_TRIM_LOWER, /* h >/ x: the histogram's observations at or above x */
 } query_binop;
 
 const char *query_binop_name(query_binop op);

@@ -36,4 +36,35 @@ bool query_api_handle(query_engine *qe, const http_request *req, http_response *
 /* Self-monitoring counters in the Prometheus text format. */
 void query_metrics_write(query_engine *qe, buf *out);
 
+/* ---- traces (traces.c) ----
+ * query_traces_handle() serves trace retrieval by id, Tempo's API:
+ *   GET /api/traces/<id>     -> {"batches":[<ResourceSpans>...]}        (Tempo v1)
+ *   GET /api/v2/traces/<id>  -> {"trace":{"resourceSpans":[...]}}       (Tempo v2)
+ * <id>: 1 to 32 hex digits (left-padded with zeros to 16 bytes, as Tempo
+ * does). Spans of the request's tenant (req->tenant, X-Scope-OrgID) that
+ * share resource and scope are merged, sorted by start time; OTLP/JSON.
+ * "Accept: application/protobuf" (or application/x-protobuf) gets a packed
+ * TracesData. 400 for a bad id, 404 {"error":"trace not found"}, 405 for a
+ * method other than GET/HEAD. Returns false when req->path is not one of
+ * these endpoints. Runs on a query worker thread. */
+bool query_traces_handle(query_engine *qe, const http_request *req, http_response *resp);
+
+/* The storage the engine reads (the handle given to query_engine_create). */
+storage *query_engine_storage(query_engine *qe);
+
+/* ---- Loki query API (logql_*.c) ----
+ * query_loki_handle() serves Grafana Loki's HTTP query API over the stored
+ * OTLP log records of the request's tenant (req->tenant, X-Scope-OrgID):
+ * /loki/api/v1/query (metric queries -> vector), /loki/api/v1/query_range
+ * (log queries -> streams, metric queries -> matrix; start, end, step,
+ * limit, direction), /loki/api/v1/labels, /loki/api/v1/label/<name>/values,
+ * /loki/api/v1/series (match[]), /loki/api/v1/index/stats,
+ * /loki/api/v1/index/volume and /index/volume_range, GET or POST form. LogQL as query/README.md
+ * describes. Errors are Loki's plain-text bodies: 400 for a bad query or
+ * parameter or an exceeded limit, 503 for a timeout or storage failure, 405
+ * for another method. Returns false when req->path is none of these. Runs on
+ * a query worker thread; everything it allocates is freed before it
+ * returns. */
+bool query_loki_handle(query_engine *qe, const http_request *req, http_response *resp);
+
 #endif

@@ -20,8 +20,9 @@ static char body[65536];
 static int status;
 
 static sonde_status test_decode(void *ctx, storage_batch_kind kind, const void *payload, size_t len,
-                                arena **decoded, sonde_series **series, size_t *nseries)
+                                arena **decoded, sonde_series **series, size_t *nseries, const storage_series_meta **meta)
 {
+    (void)meta;
     (void)ctx;
     (void)kind;
     (void)payload;
@@ -239,6 +240,66 @@ static void test_metrics(void)
     buf_fini(&b);
 }
 
+/* A native histogram series: {{schema:0 sum:s count:c z_bucket:1 z_bucket_w:0.001
+ * buckets:[1 2] offset:0}} growing by i at every sample. */
+static void add_hist_series(void)
+{
+    sonde_label l[1] = {{"__name__", "lat_seconds", 8, 11}};
+    static int32_t idx[2] = {0, 1};
+    static double cnt[4][2];
+    static sonde_fhist h[4];
+    sonde_hsample hs[4];
+    for (int i = 0; i < 4; i++) {
+        cnt[i][0] = 1 + i;
+        cnt[i][1] = 2 + i;
+        h[i] = (sonde_fhist){0};
+        h[i].zero_threshold = 0.001;
+        h[i].zero_count = 1;
+        h[i].count = 4 + 2 * i;
+        h[i].sum = 5 + i;
+        h[i].npos = 2;
+        h[i].pos_idx = idx;
+        h[i].pos = cnt[i];
+        hs[i] = (sonde_hsample){T0 + i * 10000, &h[i]};
+    }
+    sonde_hseries s = {l, 1, 4, hs};
+    CHECK_EQ_INT(storage_append_histograms_direct(st, "anonymous", &s, 1), SONDE_OK);
+}
+
+static void test_histograms(void)
+{
+    add_hist_series();
+    /* buckets: zero [-0.001,0.001], (0.5,1], (1,2]; rule 3 = closed, 0 = left-open */
+    CHECK_EQ_STR(get("/api/v1/query", "query=lat_seconds&time=1700000010"),
+                 "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+                 "{\"metric\":{\"__name__\":\"lat_seconds\"},\"histogram\":[1700000010,"
+                 "{\"count\":\"6\",\"sum\":\"6\",\"buckets\":[[3,\"-0.001\",\"0.001\",\"1\"],"
+                 "[0,\"0.5\",\"1\",\"2\"],[0,\"1\",\"2\",\"3\"]]}]}]}}");
+    CHECK_EQ_STR(get("/api/v1/query", "query=histogram_count(lat_seconds)&time=1700000030"),
+                 "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+                 "{\"metric\":{},\"value\":[1700000030,\"10\"]}]}}");
+    CHECK_EQ_STR(get("/api/v1/query_range", "query=lat_seconds%20*%202&start=1700000020&end="
+                                            "1700000030&step=10"),
+                 "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
+                 "{\"metric\":{},\"histograms\":[[1700000020,{\"count\":\"16\",\"sum\":\"14\","
+                 "\"buckets\":[[3,\"-0.001\",\"0.001\",\"2\"],[0,\"0.5\",\"1\",\"6\"],"
+                 "[0,\"1\",\"2\",\"8\"]]}],[1700000030,{\"count\":\"20\",\"sum\":\"16\","
+                 "\"buckets\":[[3,\"-0.001\",\"0.001\",\"2\"],[0,\"0.5\",\"1\",\"8\"],"
+                 "[0,\"1\",\"2\",\"10\"]]}]]}]}}");
+    /* a range vector of histograms; comparisons with floats are dropped (info) */
+    CHECK_EQ_STR(get("/api/v1/query", "query=lat_seconds%5B15s%5D&time=1700000030"),
+                 "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
+                 "{\"metric\":{\"__name__\":\"lat_seconds\"},\"histograms\":[[1700000020,"
+                 "{\"count\":\"8\",\"sum\":\"7\",\"buckets\":[[3,\"-0.001\",\"0.001\",\"1\"],"
+                 "[0,\"0.5\",\"1\",\"3\"],[0,\"1\",\"2\",\"4\"]]}],[1700000030,{\"count\":"
+                 "\"10\",\"sum\":\"8\",\"buckets\":[[3,\"-0.001\",\"0.001\",\"1\"],"
+                 "[0,\"0.5\",\"1\",\"4\"],[0,\"1\",\"2\",\"5\"]]}]]}]}}");
+    CHECK_EQ_STR(get("/api/v1/query", "query=lat_seconds%20%3E%201&time=1700000030"),
+                 "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]},"
+                 "\"infos\":[\"PromQL info: incompatible sample types encountered for binary "
+                 "operator \\\">\\\": histogram > float (1:1)\"]}");
+}
+
 int main(void)
 {
     char dir[] = "/tmp/sonde-query-test-XXXXXX";
@@ -271,6 +332,7 @@ int main(void)
     RUN(test_errors);
     RUN(test_metadata);
     RUN(test_metrics);
+    RUN(test_histograms);
     query_engine_destroy(qe);
     storage_close(st);
     char cmd[128];

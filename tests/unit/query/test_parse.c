@@ -123,6 +123,10 @@ static void test_precedence(void)
     CHECK_EQ_STR(parse_tree("-a * 2"), "((-a) * 2)");
     CHECK_EQ_STR(parse_tree("1 - -1"), "(1 - -1)");
     CHECK_EQ_STR(parse_tree("a < b <= c"), "((a < b) <= c)");
+    /* histogram trim operators: the precedence of comparisons */
+    CHECK_EQ_STR(parse_tree("a </ b + 1"), "(a </ (b + 1))");
+    CHECK_EQ_STR(parse_tree("a >/ 2 > 1 </ 3"), "(((a >/ 2) > 1) </ 3)");
+    CHECK_EQ_STR(parse_tree("a </ b and c"), "((a </ b) and c)");
 }
 
 static void test_numbers(void)
@@ -270,6 +274,8 @@ static void test_experimental_syntax(void)
     CHECK(strstr(parse_err("a and fill(1) b"), "not allowed for set operators") != NULL);
     CHECK_EQ_STR(parse_print("info(x, {data=~\".*\"})"), "info(x, {data=~\".*\"})");
     CHECK(strstr(parse_err("sum({data=~\".*\"})"), "at least one non-empty matcher") != NULL);
+    CHECK_EQ_STR(parse_print("h </ 1.5"), "h </ 1.5");
+    CHECK(strstr(parse_err("h </ bool 1"), "bool modifier can only be used on comparison") != NULL);
 }
 
 static void test_mutations(void)
