@@ -37,6 +37,13 @@ enum {
     OPT_LOOKBACK,
     OPT_QUERY_TIMEOUT,
     OPT_QUERY_MAX_SAMPLES,
+    OPT_OTLP_TRANSLATION,
+    OPT_OTLP_PROMOTE,
+    OPT_LOGS_RATE,
+    OPT_LOGS_BURST,
+    OPT_LOGS_MAX_STREAMS,
+    OPT_LOGS_MAX_LINE,
+    OPT_LOGS_MAX_LABELS,
     OPT_LOG_LEVEL,
     OPT_VERSION,
     OPT_HELP,
@@ -61,6 +68,13 @@ static const struct option cli_options[] = {
     {"query.lookback-delta", required_argument, NULL, OPT_LOOKBACK},
     {"query.timeout", required_argument, NULL, OPT_QUERY_TIMEOUT},
     {"query.max-samples", required_argument, NULL, OPT_QUERY_MAX_SAMPLES},
+    {"otlp.translation", required_argument, NULL, OPT_OTLP_TRANSLATION},
+    {"otlp.promote-resource-attributes", required_argument, NULL, OPT_OTLP_PROMOTE},
+    {"logs.ingestion-rate", required_argument, NULL, OPT_LOGS_RATE},
+    {"logs.ingestion-burst", required_argument, NULL, OPT_LOGS_BURST},
+    {"logs.max-streams", required_argument, NULL, OPT_LOGS_MAX_STREAMS},
+    {"logs.max-line-size", required_argument, NULL, OPT_LOGS_MAX_LINE},
+    {"logs.max-labels", required_argument, NULL, OPT_LOGS_MAX_LABELS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
@@ -82,6 +96,11 @@ void ingest_config_defaults(ingest_config *cfg)
     cfg->idle_timeout_ms = 5 * 60 * 1000;
     cfg->header_timeout_ms = 10 * 1000;
     cfg->body_timeout_ms = 60 * 1000;
+    cfg->logs_rate = 64ull << 20;
+    cfg->logs_burst = 128ull << 20;
+    cfg->logs_max_streams = 5000;
+    cfg->logs_max_line = 256ull << 10;
+    cfg->logs_max_labels = 15;
     cfg->level = LOG_INFO;
 }
 
@@ -92,14 +111,17 @@ void ingest_config_usage(FILE *out, const char *argv0)
         "Usage: %s [flags]\n"
         "\n"
         "sonde: one server for metrics, logs and traces. It accepts Prometheus remote_write\n"
-        "at POST /api/v1/write and serves the Prometheus query API under /api/v1/, over\n"
-        "HTTP/1.1 and HTTP/2 (h2c prior knowledge) on every listener.\n"
+        "at POST /api/v1/write, OTLP over HTTP (POST /v1/traces, /v1/metrics, /v1/logs) and\n"
+        "OTLP/gRPC, and serves the Prometheus query API under /api/v1/ and traces under\n"
+        "/api/traces/, over HTTP/1.1 and HTTP/2 (h2c prior knowledge) on every listener.\n"
         "\n"
         "Flags (durations: 90s, 5m, 1h30m; sizes: 1048576, 64KiB, 32MiB, 1GiB):\n"
         "  --data-dir DIR             RocksDB data directory (default ./data)\n"
         "  --listen HOST:PORT         address to listen on; repeatable. IPv4 (0.0.0.0:9201),\n"
         "                             IPv6 in brackets ([::1]:9201); port 0 picks a free port\n"
-        "                             (logged as event=ingest.listen) (default 0.0.0.0:9201)\n"
+        "                             (logged as event=ingest.listen). Every listener serves\n"
+        "                             every protocol. Default: 0.0.0.0:9201, 0.0.0.0:4317\n"
+        "                             (OTLP/gRPC's port) and 0.0.0.0:4318 (OTLP/HTTP's)\n"
         "  --fsync                    fsync the WAL at every group commit, so acknowledged\n"
         "                             writes survive power loss (default off: they survive\n"
         "                             a process crash)\n"
@@ -123,6 +145,18 @@ void ingest_config_usage(FILE *out, const char *argv0)
         "  --query.lookback-delta DUR PromQL lookback for instant vectors (default 5m)\n"
         "  --query.timeout DUR        longest a query may run (default 2m)\n"
         "  --query.max-samples N      samples one query may load (default 50000000)\n"
+        "  --otlp.translation MODE    OTLP metric names: underscore (Prometheus names with\n"
+        "                             unit suffixes and _total, the default) or none (names\n"
+        "                             and attribute keys kept as sent, UTF-8)\n"
+        "  --otlp.promote-resource-attributes A,B,...\n"
+        "                             resource attributes copied to every series as labels\n"
+        "                             (besides job and instance); repeatable\n"
+        "  --logs.ingestion-rate BYTES  log line bytes per second per tenant; above it pushes\n"
+        "                             get 429 (default 64MiB)\n"
+        "  --logs.ingestion-burst BYTES burst above that rate (default 128MiB)\n"
+        "  --logs.max-streams N       active log streams per tenant; 0: no limit (default 5000)\n"
+        "  --logs.max-line-size BYTES longest log line accepted (default 256KiB)\n"
+        "  --logs.max-labels N        labels per log stream (default 15)\n"
         "  --log-level LEVEL          debug, info, warn or error (default info)\n"
         "  --version                  print the version and exit\n"
         "  --help                     print this help and exit\n",
@@ -292,6 +326,47 @@ ingest_cli_result ingest_config_parse(ingest_config *cfg, int argc, char **argv,
                 cfg->query_max_samples = n;
             break;
         }
+        case OPT_OTLP_TRANSLATION:
+            ok = strcmp(v, "underscore") == 0 || strcmp(v, "none") == 0;
+            cfg->otlp_keep_names = strcmp(v, "none") == 0;
+            break;
+        case OPT_OTLP_PROMOTE: {
+            /* comma-separated, copied into the config */
+            char(*copies)[256] = cfg->otlp_promote_buf;
+            const char *p = v;
+            while (ok && *p) {
+                const char *e = strchr(p, ',');
+                size_t n = e ? (size_t)(e - p) : strlen(p);
+                if (n > 0) {
+                    if (cfg->notlp_promote == 64 || n >= sizeof copies[0]) {
+                        ok = false;
+                        break;
+                    }
+                    memcpy(copies[cfg->notlp_promote], p, n);
+                    copies[cfg->notlp_promote][n] = 0;
+                    cfg->otlp_promote[cfg->notlp_promote] = copies[cfg->notlp_promote];
+                    cfg->notlp_promote++;
+                }
+                p += n + (e ? 1 : 0);
+            }
+            break;
+        }
+        case OPT_LOGS_RATE:
+            ok = cli_bytes(v, &cfg->logs_rate);
+            break;
+        case OPT_LOGS_BURST:
+            ok = cli_bytes(v, &cfg->logs_burst);
+            break;
+        case OPT_LOGS_MAX_STREAMS:
+            ok = parse_u64(v, strlen(v), &cfg->logs_max_streams) &&
+                 cfg->logs_max_streams <= (1u << 24);
+            break;
+        case OPT_LOGS_MAX_LINE:
+            ok = cli_bytes(v, &cfg->logs_max_line);
+            break;
+        case OPT_LOGS_MAX_LABELS:
+            ok = cli_count(v, 1024, &cfg->logs_max_labels);
+            break;
         case OPT_LOG_LEVEL:
             ok = log_level_parse(v, &cfg->level) == 0;
             break;
@@ -320,8 +395,11 @@ ingest_cli_result ingest_config_parse(ingest_config *cfg, int argc, char **argv,
         return INGEST_CLI_EXIT_BAD;
     }
     if (cfg->nlisten == 0) {
-        ingest_listen_addr_parse("0.0.0.0:9201", &cfg->listen[0]);
-        cfg->nlisten = 1;
+        /* users who configure nothing get the ports their clients default
+         * to: Prometheus-style 9201 and OTLP's 4317 (gRPC) and 4318 (HTTP) */
+        static const char *const defaults[] = {"0.0.0.0:9201", "0.0.0.0:4317", "0.0.0.0:4318"};
+        for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+            ingest_listen_addr_parse(defaults[i], &cfg->listen[cfg->nlisten++]);
     }
     return INGEST_CLI_RUN;
 }

@@ -45,6 +45,17 @@ typedef struct ingest_config {
     int64_t lookback_ms;            /* 0: query default */
     int64_t query_timeout_ms;       /* 0: query default */
     uint64_t query_max_samples;     /* 0: query default */
+    /* log ingestion limits per tenant (Loki push and OTLP logs), Loki's names */
+    uint64_t logs_rate;        /* bytes of lines per second (ingestion_rate) */
+    uint64_t logs_burst;       /* bucket size (ingestion_burst_size) */
+    uint64_t logs_max_streams; /* active streams (max_global_streams_per_user); 0: none */
+    uint64_t logs_max_line;    /* bytes per line (max_line_size) */
+    unsigned logs_max_labels;  /* labels per stream (max_label_names_per_series) */
+    /* OTLP metrics translation */
+    bool otlp_keep_names;              /* --otlp.translation=none */
+    const char *otlp_promote[64];      /* --otlp.promote-resource-attributes */
+    size_t notlp_promote;
+    char otlp_promote_buf[64][256];    /* the strings otlp_promote points to */
     log_level level;
 } ingest_config;
 

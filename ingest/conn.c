@@ -145,6 +145,7 @@ static void conn_h1_respond(ingest_conn *c, ingest_req *r)
 {
     if (r->resp.status == 0)
         http_response_text(&r->resp, 500, "handler produced no response");
+    ingest_router_seal(r);
     bool ka = r->keep_alive && !c->net->draining;
     if (ingest_resp_serialize_h1(&r->resp, ka, c->h1_head, ingest_net_date(c->net), &c->outq) !=
         0) {

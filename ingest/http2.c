@@ -4,10 +4,27 @@
  * requests, and answers go out through nghttp2_submit_response with a data
  * provider over the response body.
  *
+ * gRPC (OTLP/gRPC): the router marks the request (ingest_router_otlp_match)
+ * and ingest_router_seal frames the answer; a gRPC answer is HEADERS
+ * (:status 200, content-type application/grpc), the framed message, then
+ * trailers grpc-status / grpc-message, or trailers-only for errors. The
+ * 5-byte length prefix of a gRPC message is checked as soon as it arrives,
+ * so an oversize message is refused (RESOURCE_EXHAUSTED) before its body is
+ * buffered.
+ *
+ * Flow control: automatic WINDOW_UPDATEs are off. A stream's window is
+ * --max-body-size (so one request body always fits) and the connection's is
+ * twice that; bytes are given back (nghttp2_session_consume) only when the
+ * pipeline has taken the request: after the router decoded and submitted
+ * it, or answered it, or when the stream closed. A client can therefore
+ * have at most two bodies' worth of unprocessed data per connection and
+ * waits for window instead of being refused.
+ *
  * Limits and hardening: SETTINGS_MAX_CONCURRENT_STREAMS 100; header list size
  * capped in on_header (RST_STREAM via NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE);
  * body per stream capped at --max-body-size (413), buffered bodies per
- * connection capped at twice that (503); nghttp2's rapid-reset and
+ * connection capped at twice that (503, only reachable by a peer that
+ * ignores flow control, which nghttp2 refuses anyway); nghttp2's rapid-reset and
  * CONTINUATION-flood limits are switched on where the library has them
  * (SONDE_HAVE_NGHTTP2_RESET_RATE_LIMIT / SONDE_HAVE_NGHTTP2_MAX_CONTINUATIONS,
  * detected by symbol in CMake).
@@ -33,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/log.h"
 #include "core/parse.h"
@@ -41,8 +59,7 @@
 
 #define H2_MAX_STREAMS 100
 #define H2_MAX_HEADERS 128
-#define H2_STREAM_WINDOW (1 << 20)
-#define H2_CONN_WINDOW (16 << 20)
+#define H2_WINDOW_MAX 0x7fffffff /* RFC 9113 6.9.1 */
 
 typedef struct h2_stream {
     struct h2_stream *prev, *next; /* ingest_h2.live */
@@ -59,8 +76,11 @@ typedef struct h2_stream {
     bool responded; /* a response was submitted; ignore further request data */
     bool resp_body; /* the response body is still being read by nghttp2 */
     bool reset;     /* ingest_h2_tick submitted RST_STREAM */
+    bool grpc;      /* content-type application/grpc* */
+    bool grpc_checked; /* the gRPC length prefix was checked */
     size_t resp_off;
-    size_t counted; /* body bytes counted in ingest_h2.body_bytes */
+    size_t counted; /* body bytes buffered, counted in ingest_h2.body_bytes, not yet
+                       given back to the peer's flow-control windows */
 } h2_stream;
 
 struct ingest_h2 {
@@ -72,6 +92,17 @@ struct ingest_h2 {
     h2_stream *live;   /* every h2_stream not yet freed */
     bool goaway_sent;
 };
+
+/* Gives the stream's buffered body bytes back to the peer's windows: the
+ * pipeline has taken them (or they will never be read). */
+static void h2_consume(ingest_h2 *h, h2_stream *st)
+{
+    if (st->counted == 0)
+        return;
+    h->body_bytes -= st->counted;
+    nghttp2_session_consume(h->session, st->id, st->counted);
+    st->counted = 0;
+}
 
 static void h2_stream_free(ingest_h2 *h, h2_stream *st)
 {
@@ -104,6 +135,20 @@ static ssize_t h2_read_body(nghttp2_session *s, int32_t id, uint8_t *dst, size_t
     if (st->resp_off == b->len) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         st->resp_body = false;
+        if (st->r->grpc) {
+            /* the stream ends with the trailers */
+            char code[12];
+            snprintf(code, sizeof code, "%d", st->r->grpc_status);
+            const char *msg = st->r->grpc_msg;
+            nghttp2_nv tr[2] = {
+                {(uint8_t *)"grpc-status", (uint8_t *)code, 11, strlen(code),
+                 NGHTTP2_NV_FLAG_NONE},
+                {(uint8_t *)"grpc-message", (uint8_t *)(msg ? msg : ""), 12, msg ? strlen(msg) : 0,
+                 NGHTTP2_NV_FLAG_NONE},
+            };
+            if (nghttp2_submit_trailer(s, id, tr, msg ? 2 : 1) == 0)
+                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        }
     }
     return (ssize_t)n;
 }
@@ -114,12 +159,47 @@ static ssize_t h2_read_body(nghttp2_session *s, int32_t id, uint8_t *dst, size_t
         (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NONE                  \
     }
 
+/* A gRPC answer: HEADERS, then the framed message and trailers, or
+ * trailers-only (grpc-status in the HEADERS that end the stream). */
+static void h2_respond_grpc(ingest_h2 *h, h2_stream *st)
+{
+    ingest_req *r = st->r;
+    char code[12];
+    snprintf(code, sizeof code, "%d", r->grpc_status);
+    const char *date = ingest_net_date(h->c->net);
+    nghttp2_nv nva[5];
+    size_t n = 0;
+    nva[n++] = H2_NV(":status", "200", 3);
+    nva[n++] = H2_NV("content-type", "application/grpc", 16);
+    nva[n++] = H2_NV("date", date, strlen(date));
+    bool with_body = r->resp.body.len > 0;
+    if (!with_body) {
+        nva[n++] = H2_NV("grpc-status", code, strlen(code));
+        if (r->grpc_msg)
+            nva[n++] = H2_NV("grpc-message", r->grpc_msg, strlen(r->grpc_msg));
+    }
+    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = h2_read_body};
+    st->responded = true;
+    st->resp_off = 0;
+    st->resp_body = with_body;
+    if (nghttp2_submit_response(h->session, st->id, nva, n, with_body ? &prd : NULL) != 0) {
+        st->resp_body = false;
+        nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+    }
+    ingest_router_account(h->c->net->ctx, r);
+}
+
 static void h2_respond(ingest_h2 *h, h2_stream *st)
 {
     ingest_req *r = st->r;
     http_response *resp = &r->resp;
     if (resp->status == 0)
         http_response_text(resp, 500, "handler produced no response");
+    ingest_router_seal(r);
+    if (r->grpc) {
+        h2_respond_grpc(h, st);
+        return;
+    }
     char status[8], clen[24], retry[16];
     snprintf(status, sizeof status, "%d", resp->status);
     snprintf(clen, sizeof clen, "%zu", resp->body.len);
@@ -166,11 +246,15 @@ static void h2_respond(ingest_h2 *h, h2_stream *st)
  * reading the stream. */
 static void h2_reject(ingest_h2 *h, h2_stream *st, int status, const char *msg)
 {
+    /* answered in the request's protocol (gRPC trailers, OTLP Status) */
+    st->r->stream_id = st->id;
+    st->r->http.headers = st->hdrs;
+    st->r->http.nheaders = st->nhdrs;
+    ingest_router_otlp_match(st->r);
     http_response_text(&st->r->resp, status, "%s", msg);
     if (status == 503)
         st->r->resp.retry_after_s = 1;
-    h->body_bytes -= st->counted;
-    st->counted = 0;
+    h2_consume(h, st);
     buf_fini(&st->r->body);
     h2_respond(h, st);
     log_debug("ingest.h2_rejected", "thread=%u stream=%d status=%d", h->c->net->idx, st->id,
@@ -195,13 +279,14 @@ static void h2_dispatch(ingest_h2 *h, h2_stream *st)
         h2_respond(h, st);
         return;
     }
-    if (ingest_router_dispatch(n->ctx, r) == INGEST_ROUTE_DONE) {
+    ingest_route route = ingest_router_dispatch(n->ctx, r);
+    /* the pipeline has taken the body (decoded and submitted, or answered):
+     * the peer may send more */
+    h2_consume(h, st);
+    if (route == INGEST_ROUTE_DONE) {
         h2_respond(h, st);
         return;
     }
-    /* the body travels with the request now; it no longer counts here */
-    h->body_bytes -= st->counted;
-    st->counted = 0;
     st->async = true;
     h->waiting++;
 }
@@ -279,19 +364,37 @@ static int h2_on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8
 {
     ingest_h2 *h = ud;
     h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
-    if (!st || st->responded || st->async)
+    if (!st || st->responded || st->async) {
+        nghttp2_session_consume(s, id, len); /* read and dropped */
         return 0;
+    }
     const ingest_config *cfg = h->c->net->ctx->cfg;
     if (h->body_bytes + len > 2 * cfg->max_body_size) {
+        nghttp2_session_consume(s, id, len);
         h2_reject(h, st, 503, "too many request bodies buffered on this connection; retry");
         return 0;
     }
     if (buf_append(&st->r->body, data, len) != SONDE_OK) {
+        nghttp2_session_consume(s, id, len);
         h2_reject(h, st, 413, "request body larger than --max-body-size");
         return 0;
     }
     h->body_bytes += len;
     st->counted += len;
+    if (st->grpc && !st->grpc_checked && st->r->body.len >= 5) {
+        /* the length prefix, checked before the message is buffered */
+        const uint8_t *p = (const uint8_t *)st->r->body.data;
+        uint64_t mlen = (uint64_t)p[1] << 24 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 8 | p[4];
+        st->grpc_checked = true;
+        uint64_t room = cfg->max_body_size > 5 ? cfg->max_body_size - 5 : 0;
+        uint64_t cap = cfg->max_decoded_size < room ? cfg->max_decoded_size : room;
+        if (mlen > cap) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "grpc: message of %llu bytes exceeds the %llu-byte limit",
+                     (unsigned long long)mlen, (unsigned long long)cap);
+            h2_reject(h, st, 413, msg);
+        }
+    }
     return 0;
 }
 
@@ -307,6 +410,9 @@ static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud
         /* refuse an announced oversize body before reading it */
         for (size_t i = 0; i < st->nhdrs; i++) {
             const http_header *hd = &st->hdrs[i];
+            if (hd->name_len == 12 && memcmp(hd->name, "content-type", 12) == 0 &&
+                hd->value_len >= 16 && strncasecmp(hd->value, "application/grpc", 16) == 0)
+                st->grpc = true;
             if (hd->name_len == 14 && memcmp(hd->name, "content-length", 14) == 0) {
                 uint64_t cl = 0;
                 if (parse_u64(hd->value, hd->value_len, &cl) &&
@@ -330,6 +436,7 @@ static int h2_on_stream_close(nghttp2_session *s, int32_t id, uint32_t err, void
         return 0;
     nghttp2_session_set_stream_user_data(s, id, NULL);
     h->streams--;
+    h2_consume(h, st); /* never to be read: the connection window gets it back */
     h2_stream_free(h, st);
     return 0;
 }
@@ -350,6 +457,8 @@ ingest_h2 *ingest_h2_create(ingest_conn *c)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, h2_on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, h2_on_stream_close);
     nghttp2_option_set_max_outbound_ack(opt, 1000);
+    /* windows are given back as the pipeline takes requests (h2_consume) */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
 #ifdef SONDE_HAVE_NGHTTP2_RESET_RATE_LIMIT
     /* CVE-2023-44487 (rapid reset) */
     nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
@@ -360,14 +469,21 @@ ingest_h2 *ingest_h2_create(ingest_conn *c)
 #endif
     if (nghttp2_session_server_new2(&h->session, cbs, h, opt) != 0)
         goto fail;
+    uint64_t maxb = c->net->ctx->cfg->max_body_size;
+    uint32_t stream_window = maxb > H2_WINDOW_MAX ? H2_WINDOW_MAX : (uint32_t)maxb;
+    uint32_t conn_window = 2 * maxb > H2_WINDOW_MAX ? H2_WINDOW_MAX : (uint32_t)(2 * maxb);
+    if (stream_window < 65535)
+        stream_window = 65535;
+    if (conn_window < 65535)
+        conn_window = 65535;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, stream_window},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)c->net->ctx->cfg->max_header_size},
     };
     if (nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0)
         goto fail;
-    nghttp2_session_set_local_window_size(h->session, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW);
+    nghttp2_session_set_local_window_size(h->session, NGHTTP2_FLAG_NONE, 0, (int32_t)conn_window);
     nghttp2_session_callbacks_del(cbs);
     nghttp2_option_del(opt);
     return h;

@@ -23,6 +23,7 @@
 #include "core/ring.h"
 #include "core/status.h"
 #include "ingest/config.h"
+#include "ingest/loki/loki.h"
 #include "ingest/otlp/otlp.h"
 #include "query/query.h"
 #include "remote_write/remote_write.h"
@@ -36,11 +37,18 @@ typedef enum ingest_handler {
     INGEST_H_METRICS,
     INGEST_H_HEALTHY,
     INGEST_H_READY,
+    INGEST_H_OTLP_TRACES,  /* OTLP/HTTP /v1/traces and gRPC TraceService/Export */
+    INGEST_H_OTLP_METRICS, /* ... /v1/metrics, MetricsService/Export */
+    INGEST_H_OTLP_LOGS,    /* ... /v1/logs, LogsService/Export */
+    INGEST_H_TRACES,       /* GET /api/traces/<id>, /api/v2/traces/<id> */
+    INGEST_H_LOKI_PUSH,    /* POST /loki/api/v1/push */
+    INGEST_H_LOKI_QUERY,   /* the rest of /loki/api/v1/ */
     INGEST_H_OTHER,
     INGEST_H_COUNT,
 } ingest_handler;
 
 typedef struct ingest_metrics ingest_metrics;
+typedef struct ingest_limits ingest_limits;
 typedef struct ingest_workers ingest_workers;
 typedef struct ingest_net ingest_net;
 
@@ -50,6 +58,8 @@ typedef struct ingest_ctx {
     query_engine *qe;
     ingest_workers *workers;
     ingest_metrics *metrics;
+    ingest_limits *limits; /* per-tenant log ingestion limits */
+    otlp_translate_config otlp_tc; /* --otlp.translation, --otlp.promote-resource-attributes */
     rw_limits rwl;
     ingest_net **nets;
     unsigned nnets;
@@ -74,12 +84,24 @@ typedef struct ingest_req {
     sonde_status write_status;
     bool write_duplicate;
     size_t write_samples;
-    /* OTLP/HTTP export (POST /v1/metrics): answered 200 with an
-     * Export*ServiceResponse in otlp_format instead of remote write's 204 */
+    /* OTLP export (POST /v1/{traces,metrics,logs} or gRPC Export): answered
+     * 200 with an Export*ServiceResponse in otlp_fmt instead of remote
+     * write's 204; errors as google.rpc.Status (HTTP) or grpc-status
+     * trailers (gRPC), see ingest_router_seal */
     bool otlp;
+    bool otlp_fmt_known;   /* otlp_fmt was read from the Content-Type */
+    bool grpc;             /* application/grpc over HTTP/2 */
+    otlp_signal otlp_sig;
     otlp_format otlp_fmt;
-    int64_t otlp_rejected; /* data points refused (partial_success) */
+    int64_t otlp_rejected; /* items refused (partial_success) */
     const char *otlp_msg;  /* why (in r->arena), NULL when none */
+    bool sealed;           /* ingest_router_seal ran */
+    int grpc_status;       /* set by ingest_router_seal */
+    const char *grpc_msg;  /* percent-encoded, in r->arena; NULL when none */
+    /* Loki push: 204 once durable, or 400 with loki_msg when entries were
+     * refused (the others are stored, as Loki does) */
+    bool loki;
+    const char *loki_msg;
 } ingest_req;
 
 /* ---- request.c ---- */
@@ -113,11 +135,51 @@ arena *ingest_router_rw_arena(const rw_limits *lim);
  * 413 for SONDE_ERR_LIMIT, 503 + Retry-After: 1 for SONDE_ERR_NOMEM (malloc
  * failed: transient), else 400. */
 void ingest_router_decode_failed(ingest_ctx *ctx, ingest_req *r, sonde_status st, const char *err);
-/* Removes the delta-temporality series of a translated OTLP metrics request
- * (the aggregator does not accumulate deltas yet) from res, and returns how
- * many data points of the request they came from (delta sums, histograms and
- * exponential histograms). Live ingest and replay both use it. */
-size_t ingest_otlp_drop_delta(const void *request, otlp_translate_result *res);
+/* Answers with `status` and text `msg`, counting remote-write rejections by
+ * reason (OTLP requests are counted per signal instead). */
+void ingest_router_reject(ingest_ctx *ctx, ingest_req *r, const char *reason, int status,
+                          const char *msg);
+/* The cheap refusal (503 + Retry-After) before decoding a write whose raw
+ * body alone would pass --max-inflight-bytes; false when refused. */
+bool ingest_router_inflight_admits(ingest_ctx *ctx, ingest_req *r);
+/* The durable tail of every write: in-flight charge, completion slot,
+ * storage_submit. Takes b. */
+ingest_route ingest_router_store(ingest_ctx *ctx, ingest_req *r, storage_batch *b, uint64_t charge,
+                                 size_t nitems);
+
+/* ---- router_otlp.c (net thread) ---- */
+/* True for the OTLP/HTTP paths and for every gRPC request (sets r->otlp,
+ * r->grpc, r->otlp_sig, r->handler). */
+bool ingest_router_otlp_match(ingest_req *r);
+ingest_route ingest_router_otlp(ingest_ctx *ctx, ingest_req *r);
+/* 200 with the Export*ServiceResponse (partial_success when items were refused). */
+void ingest_router_otlp_respond(ingest_req *r);
+/* Last step before a response is written (HTTP/1.1 and HTTP/2): an OTLP
+ * error becomes a google.rpc.Status body in the request's format, and a gRPC
+ * answer becomes a framed message plus grpc-status/grpc-message (trailers,
+ * or trailers-only for errors). No-op for other requests; idempotent. */
+void ingest_router_seal(ingest_req *r);
+/* ---- router_loki.c (net thread) ---- */
+ingest_route ingest_router_loki_push(ingest_ctx *ctx, ingest_req *r);
+
+/* ---- limits.c (any thread) ---- */
+/* rate, burst: bytes of log lines per second and bucket size per tenant;
+ * max_streams: active streams per tenant (0: none); idle_ms: a stream not
+ * pushed to for this long stops counting. NULL on OOM. */
+ingest_limits *ingest_limits_create(uint64_t rate, uint64_t burst, size_t max_streams,
+                                    int64_t idle_ms);
+void ingest_limits_destroy(ingest_limits *l); /* NULL is a no-op */
+/* Takes `bytes` from the tenant's bucket; false (nothing taken) when over. */
+bool ingest_limits_rate_take(ingest_limits *l, const char *tenant, size_t bytes, int64_t now_ms);
+/* True when the stream is active or may become so (and marks it pushed). */
+bool ingest_limits_stream_admit(ingest_limits *l, const char *tenant, uint64_t stream,
+                                int64_t now_ms);
+
+/* The per-series extras (delta accumulation, start times) of a translated
+ * OTLP metrics request for storage_batch_set_meta, in arena a; *out NULL
+ * when no series needs any. */
+sonde_status ingest_otlp_meta(arena *a, const otlp_translate_result *res,
+                              const storage_series_meta **out);
 /* Net thread, when an async request comes back: turns a write's storage
  * status into the response. */
 void ingest_router_finish(ingest_ctx *ctx, ingest_req *r);
@@ -159,6 +221,13 @@ void ingest_metrics_request(ingest_metrics *m, ingest_handler h, int status, int
 void ingest_metrics_samples(ingest_metrics *m, size_t accepted);
 /* reason: a short static label value ("invalid", "too_large", ...) */
 void ingest_metrics_rejected(ingest_metrics *m, const char *reason, size_t samples);
+/* OTLP items (spans, metric data points, log records) acknowledged durable or
+ * refused (partial_success or a failed request). */
+void ingest_metrics_otlp(ingest_metrics *m, otlp_signal sig, size_t accepted, size_t rejected);
+/* OTLP exemplars that could not be stored (sonde keeps no exemplars yet). */
+void ingest_metrics_exemplars_dropped(ingest_metrics *m, size_t n);
+/* Loki push entries acknowledged durable or refused. */
+void ingest_metrics_loki(ingest_metrics *m, size_t accepted, size_t rejected);
 void ingest_metrics_write(ingest_metrics *m, ingest_ctx *ctx, buf *out);
 
 #endif

@@ -30,9 +30,11 @@
 #include "ingest/server.h"
 
 /* Replay of an OTLP metrics batch: the payload is the request as protobuf.
- * Translated exactly as when it was acknowledged, delta series dropped again. */
-static sonde_status main_replay_otlp_metrics(const void *payload, size_t len, arena **decoded,
-                                             sonde_series **series, size_t *nseries)
+ * Translated as when it was acknowledged, with its delta flags and start
+ * times, so the aggregator accumulates exactly as it did live. */
+static sonde_status main_replay_otlp_metrics(const otlp_translate_config *tc, const void *payload,
+                                             size_t len, arena **decoded, sonde_series **series,
+                                             size_t *nseries, const storage_series_meta **meta)
 {
     /* validated when acknowledged: no live limits (the depth cap only guards
      * protobuf-c's recursion, and is the most decode accepts) */
@@ -48,9 +50,7 @@ static sonde_status main_replay_otlp_metrics(const void *payload, size_t len, ar
     otlp_translate_result res;
     memset(&res, 0, sizeof res);
     if (st == SONDE_OK) {
-        otlp_translate_config tc;
-        memset(&tc, 0, sizeof tc);
-        st = otlp_metrics_translate(a, rq, &tc, &res);
+        st = otlp_metrics_translate(a, rq, tc, &res);
         if (st != SONDE_OK)
             snprintf(err, sizeof err, "translate: %s", res.msg);
     }
@@ -60,7 +60,11 @@ static sonde_status main_replay_otlp_metrics(const void *payload, size_t len, ar
                  sonde_status_name(st), err);
         return st;
     }
-    ingest_otlp_drop_delta(rq, &res);
+    st = ingest_otlp_meta(a, &res, meta);
+    if (st != SONDE_OK) {
+        arena_destroy(a);
+        return st;
+    }
     *decoded = a;
     *series = res.series;
     *nseries = res.nseries;
@@ -68,14 +72,14 @@ static sonde_status main_replay_otlp_metrics(const void *payload, size_t len, ar
 }
 
 /* storage_decode_fn: replay decodes logged payloads again (remote write and
- * OTLP metrics). */
+ * OTLP metrics, the latter with the current --otlp.* translation flags: arg
+ * is the otlp_translate_config). */
 static sonde_status main_replay_decode(void *arg, storage_batch_kind kind, const void *payload,
                                        size_t len, arena **decoded, sonde_series **series,
-                                       size_t *nseries)
+                                       size_t *nseries, const storage_series_meta **meta)
 {
-    (void)arg;
     if (kind == STORAGE_BATCH_OTLP_METRICS_V1)
-        return main_replay_otlp_metrics(payload, len, decoded, series, nseries);
+        return main_replay_otlp_metrics(arg, payload, len, decoded, series, nseries, meta);
     if (kind != STORAGE_BATCH_REMOTE_WRITE_V1)
         return SONDE_ERR_UNSUPPORTED;
     /* Logged payloads were validated when they were acknowledged; the live
@@ -143,6 +147,7 @@ int main(int argc, char **argv)
     query_engine *qe = NULL;
     ingest_workers *workers = NULL;
     ingest_metrics *metrics = NULL;
+    ingest_limits *limits = NULL;
     ingest_server *srv = NULL;
 
     rw_limits rwl;
@@ -161,8 +166,11 @@ int main(int argc, char **argv)
     sc.dedup_window_ms = cfg.dedup_window_ms;
     sc.agg_shards = cfg.agg_shards;
     sc.checkpoint_interval_ms = cfg.checkpoint_interval_ms;
+    otlp_translate_config otc = {.keep_names = cfg.otlp_keep_names,
+                                 .promote = cfg.otlp_promote,
+                                 .npromote = cfg.notlp_promote};
     sc.decode = main_replay_decode;
-    sc.decode_ctx = NULL; /* replay decodes without the live limits */
+    sc.decode_ctx = &otc; /* replay decodes without the live limits */
     storage_config_defaults(&sc);
     sonde_status s = storage_open(&sc, &st, err, sizeof err);
     if (s != SONDE_OK) {
@@ -182,7 +190,9 @@ int main(int argc, char **argv)
         qc.max_samples = cfg.query_max_samples;
     qe = query_engine_create(st, &qc);
     metrics = ingest_metrics_create();
-    if (!qe || !metrics) {
+    limits = ingest_limits_create(cfg.logs_rate, cfg.logs_burst, cfg.logs_max_streams,
+                                  3600 * 1000);
+    if (!qe || !metrics || !limits) {
         log_error("ingest.start_failed", "error=\"out of memory\"");
         goto out;
     }
@@ -192,8 +202,14 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    ingest_ctx ctx = {
-        .cfg = &cfg, .st = st, .qe = qe, .workers = workers, .metrics = metrics, .rwl = rwl};
+    ingest_ctx ctx = {.cfg = &cfg,
+                      .st = st,
+                      .qe = qe,
+                      .workers = workers,
+                      .metrics = metrics,
+                      .limits = limits,
+                      .otlp_tc = otc,
+                      .rwl = rwl};
     int r = ingest_server_start(&ctx, &srv, err, sizeof err);
     if (r < 0) {
         log_error("ingest.start_failed", "error=\"%s\"", err);
@@ -222,6 +238,7 @@ out:
     storage_close(st);
     ingest_server_destroy(srv);
     ingest_metrics_destroy(metrics);
+    ingest_limits_destroy(limits);
     if (rc == 0)
         log_info("ingest.stopped", "clean=1");
     return rc;

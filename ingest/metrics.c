@@ -28,8 +28,11 @@ static const char *const metrics_reasons[] = {"invalid",  "too_large", "unsuppor
 #define NREASONS (sizeof metrics_reasons / sizeof metrics_reasons[0])
 
 static const char *const metrics_handler_names[INGEST_H_COUNT] = {
-    "/api/v1/write", "/api/v1/query", "/metrics", "/-/healthy", "/-/ready", "other",
+    "/api/v1/write", "/api/v1/query", "/metrics",     "/-/healthy", "/-/ready",
+    "/v1/traces",    "/v1/metrics",   "/v1/logs",     "/api/traces", "/loki/api/v1/push",
+    "/loki/api/v1/query", "other",
 };
+static const char *const metrics_otlp_items[3] = {"spans", "metric_points", "log_records"};
 
 struct ingest_metrics {
     _Atomic uint64_t requests[INGEST_H_COUNT][NCODES];
@@ -38,6 +41,9 @@ struct ingest_metrics {
     _Atomic uint64_t samples_accepted;
     _Atomic uint64_t samples_rejected[NREASONS];
     _Atomic uint64_t requests_rejected[NREASONS];
+    _Atomic uint64_t otlp_items[3][2]; /* signal, accepted/rejected */
+    _Atomic uint64_t loki_entries[2];  /* accepted/rejected */
+    _Atomic uint64_t exemplars_dropped;
 };
 
 ingest_metrics *ingest_metrics_create(void)
@@ -48,6 +54,25 @@ ingest_metrics *ingest_metrics_create(void)
 void ingest_metrics_destroy(ingest_metrics *m)
 {
     free(m);
+}
+
+void ingest_metrics_otlp(ingest_metrics *m, otlp_signal sig, size_t accepted, size_t rejected)
+{
+    if ((unsigned)sig >= 3)
+        return;
+    atomic_fetch_add_explicit(&m->otlp_items[sig][0], accepted, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->otlp_items[sig][1], rejected, memory_order_relaxed);
+}
+
+void ingest_metrics_exemplars_dropped(ingest_metrics *m, size_t n)
+{
+    atomic_fetch_add_explicit(&m->exemplars_dropped, n, memory_order_relaxed);
+}
+
+void ingest_metrics_loki(ingest_metrics *m, size_t accepted, size_t rejected)
+{
+    atomic_fetch_add_explicit(&m->loki_entries[0], accepted, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->loki_entries[1], rejected, memory_order_relaxed);
 }
 
 void ingest_metrics_request(ingest_metrics *m, ingest_handler h, int status, int64_t dur_ns)
@@ -141,6 +166,27 @@ void ingest_metrics_write(ingest_metrics *m, ingest_ctx *ctx, buf *out)
     for (size_t i = 0; i < NREASONS; i++)
         buf_printf(out, "sonde_remote_write_requests_rejected_total{reason=\"%s\"} %llu\n",
                    metrics_reasons[i], (unsigned long long)ld(&m->requests_rejected[i]));
+    buf_puts(out, "# HELP sonde_otlp_items_total OTLP spans, metric data points and log records "
+                  "acknowledged durable (accepted) or refused (rejected), by signal.\n"
+                  "# TYPE sonde_otlp_items_total counter\n");
+    for (size_t i = 0; i < 3; i++)
+        for (size_t k = 0; k < 2; k++)
+            buf_printf(out, "sonde_otlp_items_total{signal=\"%s\",result=\"%s\"} %llu\n",
+                       metrics_otlp_items[i], k ? "rejected" : "accepted",
+                       (unsigned long long)ld(&m->otlp_items[i][k]));
+    buf_printf(out,
+               "# HELP sonde_loki_push_entries_total Loki push entries acknowledged durable "
+               "(accepted) or refused (rejected).\n"
+               "# TYPE sonde_loki_push_entries_total counter\n"
+               "sonde_loki_push_entries_total{result=\"accepted\"} %llu\n"
+               "sonde_loki_push_entries_total{result=\"rejected\"} %llu\n"
+               "# HELP sonde_otlp_exemplars_dropped_total OTLP exemplars not stored (sonde "
+               "keeps no exemplars yet).\n"
+               "# TYPE sonde_otlp_exemplars_dropped_total counter\n"
+               "sonde_otlp_exemplars_dropped_total %llu\n",
+               (unsigned long long)ld(&m->loki_entries[0]),
+               (unsigned long long)ld(&m->loki_entries[1]),
+               (unsigned long long)ld(&m->exemplars_dropped));
     size_t conns = 0, queue = 0;
     for (unsigned i = 0; i < ctx->nnets; i++) {
         conns += ingest_net_open_conns(ctx->nets[i]);

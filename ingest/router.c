@@ -26,11 +26,16 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "ingest/ingest_internal.h"
-#include "otlp_metrics_service.pb-c.h"
 
 static bool router_path_is(const ingest_req *r, const char *p)
 {
     return r->http.path_len == strlen(p) && memcmp(r->http.path, p, r->http.path_len) == 0;
+}
+
+static bool router_path_has_prefix(const ingest_req *r, const char *p)
+{
+    size_t n = strlen(p);
+    return r->http.path_len > n && memcmp(r->http.path, p, n) == 0;
 }
 
 static bool router_header_has(const http_request *req, const char *name, const char *needle)
@@ -45,8 +50,8 @@ static bool router_header_has(const http_request *req, const char *name, const c
     return false;
 }
 
-static void router_write_reject(ingest_ctx *ctx, ingest_req *r, const char *reason, int status,
-                                const char *msg)
+void ingest_router_reject(ingest_ctx *ctx, ingest_req *r, const char *reason, int status,
+                          const char *msg)
 {
     if (!r->otlp) /* the remote-write counters */
         ingest_metrics_rejected(ctx->metrics, reason, 0);
@@ -107,14 +112,14 @@ static void router_write_done(void *arg, sonde_status st, bool duplicate)
 void ingest_router_decode_failed(ingest_ctx *ctx, ingest_req *r, sonde_status st, const char *err)
 {
     if (st == SONDE_ERR_LIMIT) {
-        router_write_reject(ctx, r, "too_large", 413, err[0] ? err : "request too large");
+        ingest_router_reject(ctx, r, "too_large", 413, err[0] ? err : "request too large");
     } else if (st == SONDE_ERR_NOMEM) {
         /* transient: Prometheus drops a 413 batch for good, but retries a 503 */
-        router_write_reject(ctx, r, "overload", 503,
+        ingest_router_reject(ctx, r, "overload", 503,
                             err[0] ? err : "out of memory decoding the request; retry");
         r->resp.retry_after_s = 1;
     } else {
-        router_write_reject(ctx, r, "invalid", 400, err[0] ? err : "invalid request");
+        ingest_router_reject(ctx, r, "invalid", 400, err[0] ? err : "invalid request");
     }
 }
 
@@ -126,60 +131,48 @@ arena *ingest_router_rw_arena(const rw_limits *lim)
 /* The cheap check before a decode: refuses (503 + Retry-After) a write whose
  * raw body alone would take the in-flight budget over its limit. One write is
  * always admitted when nothing is in flight. */
-static bool router_inflight_admits(ingest_ctx *ctx, ingest_req *r)
+bool ingest_router_inflight_admits(ingest_ctx *ctx, ingest_req *r)
 {
     uint64_t busy = atomic_load(&ctx->inflight_bytes);
     if (busy == 0 || busy + r->http.body_len <= ctx->cfg->max_inflight_bytes)
         return true;
-    router_write_reject(ctx, r, "overload", 503,
+    ingest_router_reject(ctx, r, "overload", 503,
                         "too much write data in flight (--max-inflight-bytes); retry");
     r->resp.retry_after_s = 1;
     return false;
 }
 
-/* The durable tail shared by remote write and OTLP: charges the in-flight
- * budget, reserves a completion slot, creates the batch (content-hashed id, so
- * a retried request is recognised) and submits it. Takes dec: every path frees
- * it or hands it to storage. On INGEST_ROUTE_ASYNC, ingest_router_finish
- * answers once the batch is durable. */
-static ingest_route router_store(ingest_ctx *ctx, ingest_req *r, storage_batch_kind kind,
-                                 const void *payload, size_t payload_len, arena *dec,
-                                 sonde_series *series, size_t nseries, size_t nsamples)
+/* The durable tail shared by remote write and OTLP: charges `charge` bytes
+ * to the in-flight budget, reserves a completion slot and submits the batch
+ * (content-hashed id, so a retried request is recognised). Takes b: every
+ * path destroys it or hands it to storage. On INGEST_ROUTE_ASYNC,
+ * ingest_router_finish answers once the batch is durable. */
+ingest_route ingest_router_store(ingest_ctx *ctx, ingest_req *r, storage_batch *b, uint64_t charge,
+                                 size_t nitems)
 {
-    const http_request *req = &r->http;
     bool oom;
-    router_charge *chg =
-        router_inflight_charge(ctx, (uint64_t)arena_used(dec) + req->body_len, &oom);
+    router_charge *chg = router_inflight_charge(ctx, charge, &oom);
     if (!chg) {
-        arena_destroy(dec);
+        storage_batch_destroy(b);
         if (oom)
-            router_write_reject(ctx, r, "overload", 503, "out of memory");
+            ingest_router_reject(ctx, r, "overload", 503, "out of memory");
         else
-            router_write_reject(ctx, r, "overload", 503,
-                                "too much write data in flight (--max-inflight-bytes); retry");
+            ingest_router_reject(ctx, r, "overload", 503,
+                                 "too much write data in flight (--max-inflight-bytes); retry");
         r->resp.retry_after_s = 1;
         return INGEST_ROUTE_DONE;
     }
     if (!ingest_net_reserve(r->net)) {
-        arena_destroy(dec);
+        storage_batch_destroy(b);
         router_charge_release(chg);
-        router_write_reject(ctx, r, "overload", 503, "too many writes in flight; retry");
-        r->resp.retry_after_s = 1;
-        return INGEST_ROUTE_DONE;
-    }
-    storage_batch *b =
-        storage_batch_create(req->tenant, kind, payload, payload_len, dec, series, nseries);
-    if (!b) { /* dec is freed */
-        router_charge_release(chg);
-        ingest_net_unreserve(r->net);
-        router_write_reject(ctx, r, "overload", 503, "out of memory");
+        ingest_router_reject(ctx, r, "overload", 503, "too many writes in flight; retry");
         r->resp.retry_after_s = 1;
         return INGEST_ROUTE_DONE;
     }
     /* from here on the batch owns the charge, whatever becomes of it */
     storage_batch_set_release(b, router_charge_release, chg);
     r->async_write = true;
-    r->write_samples = nsamples;
+    r->write_samples = nitems;
     /* on SONDE_OK the request belongs to the committer until router_write_done */
     sonde_status st = storage_submit(ctx->st, b, router_write_done, r);
     if (st != SONDE_OK) {
@@ -187,7 +180,7 @@ static ingest_route router_store(ingest_ctx *ctx, ingest_req *r, storage_batch_k
         r->async_write = false;
         ingest_net_unreserve(r->net);
         if (!r->otlp)
-            ingest_metrics_rejected(ctx->metrics, "overload", nsamples);
+            ingest_metrics_rejected(ctx->metrics, "overload", nitems);
         http_response_text(&r->resp, 503, "%s; retry",
                            st == SONDE_ERR_OVERLOAD ? "commit queue full" : "shutting down");
         r->resp.retry_after_s = 1;
@@ -205,29 +198,29 @@ static ingest_route router_write(ingest_ctx *ctx, ingest_req *r)
         return INGEST_ROUTE_DONE;
     }
     if (router_header_has(req, "content-type", "proto=io.prometheus.write.v2.Request")) {
-        router_write_reject(ctx, r, "unsupported", 415,
+        ingest_router_reject(ctx, r, "unsupported", 415,
                             "remote write 2.0 (io.prometheus.write.v2.Request) is not supported "
                             "yet; send remote write 1.0 (prometheus.WriteRequest)");
         return INGEST_ROUTE_DONE;
     }
     const http_header *ce = http_request_header(req, "content-encoding");
     if (ce && !(ce->value_len == 6 && strncasecmp(ce->value, "snappy", 6) == 0)) {
-        router_write_reject(ctx, r, "unsupported", 415,
+        ingest_router_reject(ctx, r, "unsupported", 415,
                             "unsupported Content-Encoding: remote write bodies must be snappy");
         return INGEST_ROUTE_DONE;
     }
     /* cheap refusal before spending a decode on a request that cannot fit */
-    if (!router_inflight_admits(ctx, r))
+    if (!ingest_router_inflight_admits(ctx, r))
         return INGEST_ROUTE_DONE;
     if (!ctx->st) {
-        router_write_reject(ctx, r, "storage", 503, "storage is not open");
+        ingest_router_reject(ctx, r, "storage", 503, "storage is not open");
         r->resp.retry_after_s = 1;
         return INGEST_ROUTE_DONE;
     }
 
     arena *dec = ingest_router_rw_arena(&ctx->rwl);
     if (!dec) {
-        router_write_reject(ctx, r, "overload", 503, "out of memory");
+        ingest_router_reject(ctx, r, "overload", 503, "out of memory");
         r->resp.retry_after_s = 1;
         return INGEST_ROUTE_DONE;
     }
@@ -244,242 +237,15 @@ static ingest_route router_write(ingest_ctx *ctx, ingest_req *r)
         r->resp.status = 204;
         return INGEST_ROUTE_DONE;
     }
-    return router_store(ctx, r, STORAGE_BATCH_REMOTE_WRITE_V1, req->body, req->body_len, dec,
-                        res.series, res.nseries, res.nsamples);
-}
-
-/* ---- OTLP/HTTP: POST /v1/metrics ---- */
-
-size_t ingest_otlp_drop_delta(const void *request, otlp_translate_result *res)
-{
-    const Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest *rq = request;
-    const int delta =
-        OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA;
-    size_t points = 0;
-    for (size_t i = 0; rq && i < rq->n_resource_metrics; i++) {
-        const Opentelemetry__Proto__Metrics__V1__ResourceMetrics *rm = rq->resource_metrics[i];
-        for (size_t j = 0; rm && j < rm->n_scope_metrics; j++) {
-            const Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sm = rm->scope_metrics[j];
-            for (size_t k = 0; sm && k < sm->n_metrics; k++) {
-                const Opentelemetry__Proto__Metrics__V1__Metric *m = sm->metrics[k];
-                if (!m)
-                    continue;
-                if (m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM && m->sum &&
-                    (int)m->sum->aggregation_temporality == delta)
-                    points += m->sum->n_data_points;
-                else if (m->data_case ==
-                             OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM &&
-                         m->histogram && (int)m->histogram->aggregation_temporality == delta)
-                    points += m->histogram->n_data_points;
-                else if (
-                    m->data_case ==
-                        OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM &&
-                    m->exponential_histogram &&
-                    (int)m->exponential_histogram->aggregation_temporality == delta)
-                    points += m->exponential_histogram->n_data_points;
-            }
-        }
-    }
-    size_t kept = 0, nsamples = 0;
-    for (size_t i = 0; i < res->nseries; i++) {
-        if (res->delta && res->delta[i])
-            continue;
-        res->series[kept] = res->series[i];
-        if (res->delta)
-            res->delta[kept] = false;
-        nsamples += res->series[i].nsamples;
-        kept++;
-    }
-    res->nseries = kept;
-    res->nsamples = nsamples;
-    return points;
-}
-
-/* True when the Content-Type's media type (before any ';' parameters) is mt. */
-static bool router_media_type_is(const http_header *h, const char *mt)
-{
-    size_t b = 0, e = 0;
-    while (e < h->value_len && h->value[e] != ';')
-        e++;
-    while (b < e && (h->value[b] == ' ' || h->value[b] == '\t'))
-        b++;
-    while (e > b && (h->value[e - 1] == ' ' || h->value[e - 1] == '\t'))
-        e--;
-    return e - b == strlen(mt) && strncasecmp(h->value + b, mt, e - b) == 0;
-}
-
-/* 200 with the Export*ServiceResponse in the request's format. */
-static void router_otlp_respond(ingest_req *r)
-{
-    buf_reset(&r->resp.body);
-    r->resp.retry_after_s = 0;
-    if (otlp_response_encode(&r->resp.body, OTLP_SIGNAL_METRICS, r->otlp_fmt, r->otlp_rejected,
-                             r->otlp_rejected > 0 ? r->otlp_msg : NULL) != SONDE_OK) {
-        http_response_text(&r->resp, 500, "cannot encode the OTLP response");
-        return;
-    }
-    r->resp.status = 200;
-    r->resp.content_type =
-        r->otlp_fmt == OTLP_FORMAT_JSON ? "application/json" : "application/x-protobuf";
-}
-
-/* Net thread: content decoding and OTLP decoding failures. */
-static void router_otlp_failed(ingest_ctx *ctx, ingest_req *r, sonde_status st, int limit_status,
-                               const char *what, const char *err)
-{
-    if (st == SONDE_ERR_NOMEM) {
-        router_write_reject(ctx, r, "overload", 503, "out of memory decoding the request; retry");
-        r->resp.retry_after_s = 1;
-        return;
-    }
-    char msg[640];
-    snprintf(msg, sizeof msg, "%s: %s", what, err[0] ? err : sonde_status_name(st));
-    if (st == SONDE_ERR_UNSUPPORTED)
-        router_write_reject(ctx, r, "unsupported", 415, msg);
-    else if (st == SONDE_ERR_LIMIT)
-        router_write_reject(ctx, r, "too_large", limit_status, msg);
-    else
-        router_write_reject(ctx, r, "invalid", 400, msg);
-}
-
-static ingest_route router_otlp_metrics(ingest_ctx *ctx, ingest_req *r)
-{
-    const http_request *req = &r->http;
-    if (req->method != HTTP_METHOD_POST) {
-        http_response_text(&r->resp, 405, "method not allowed: use POST for /v1/metrics");
-        http_response_header(&r->resp, "Allow", "POST");
-        return INGEST_ROUTE_DONE;
-    }
-    r->otlp = true;
-    const http_header *ct = http_request_header(req, "content-type");
-    if (ct && router_media_type_is(ct, "application/x-protobuf")) {
-        r->otlp_fmt = OTLP_FORMAT_PROTOBUF;
-    } else if (ct && router_media_type_is(ct, "application/json")) {
-        r->otlp_fmt = OTLP_FORMAT_JSON;
-    } else {
-        router_write_reject(ctx, r, "unsupported", 415,
-                            "unsupported Content-Type: OTLP/HTTP takes application/x-protobuf "
-                            "or application/json");
-        return INGEST_ROUTE_DONE;
-    }
-    const http_header *ce = http_request_header(req, "content-encoding");
-    char enc[16] = "";
-    if (ce) {
-        if (ce->value_len >= sizeof enc) {
-            router_write_reject(ctx, r, "unsupported", 415,
-                                "unsupported Content-Encoding: use gzip, zstd or identity");
-            return INGEST_ROUTE_DONE;
-        }
-        for (size_t i = 0; i < ce->value_len; i++)
-            enc[i] = (char)((ce->value[i] >= 'A' && ce->value[i] <= 'Z') ? ce->value[i] + 32
-                                                                         : ce->value[i]);
-        if (strcmp(enc, "gzip") != 0 && strcmp(enc, "zstd") != 0 && strcmp(enc, "identity") != 0) {
-            router_write_reject(ctx, r, "unsupported", 415,
-                                "unsupported Content-Encoding: use gzip, zstd or identity");
-            return INGEST_ROUTE_DONE;
-        }
-    }
-    size_t max_decoded = ctx->rwl.max_decoded;
-    if (req->body_len > max_decoded) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "request body exceeds --max-decoded-size (%zu bytes)",
-                 max_decoded);
-        router_write_reject(ctx, r, "too_large", 413, msg);
-        return INGEST_ROUTE_DONE;
-    }
-    if (!router_inflight_admits(ctx, r))
-        return INGEST_ROUTE_DONE;
-    arena *dec = ingest_router_rw_arena(&ctx->rwl);
-    if (!dec) {
-        router_write_reject(ctx, r, "overload", 503, "out of memory");
+    uint64_t charge = (uint64_t)arena_used(dec) + req->body_len;
+    storage_batch *b = storage_batch_create(req->tenant, STORAGE_BATCH_REMOTE_WRITE_V1, req->body,
+                                            req->body_len, dec, res.series, res.nseries);
+    if (!b) { /* dec is freed */
+        ingest_router_reject(ctx, r, "overload", 503, "out of memory");
         r->resp.retry_after_s = 1;
         return INGEST_ROUTE_DONE;
     }
-    char err[512] = "";
-    const uint8_t *body = NULL;
-    size_t blen = 0;
-    sonde_status st = otlp_content_decode(dec, enc[0] ? enc : NULL, req->body, req->body_len,
-                                          max_decoded, &body, &blen, err, sizeof err);
-    if (st != SONDE_OK) {
-        arena_destroy(dec);
-        if (st == SONDE_ERR_LIMIT)
-            snprintf(err, sizeof err, "decoded body exceeds --max-decoded-size (%zu bytes)",
-                     max_decoded);
-        router_otlp_failed(ctx, r, st, 413, "Content-Encoding", err);
-        return INGEST_ROUTE_DONE;
-    }
-    otlp_limits lim;
-    otlp_limits_defaults(&lim);
-    lim.max_decoded = max_decoded;
-    void *rq = NULL;
-    st = otlp_request_decode(dec, OTLP_SIGNAL_METRICS, r->otlp_fmt, body, blen, &lim, &rq, err,
-                             sizeof err);
-    if (st != SONDE_OK) {
-        arena_destroy(dec);
-        /* a nesting or count cap is bad data (not retryable): 400 */
-        router_otlp_failed(
-            ctx, r, st, 400,
-            r->otlp_fmt == OTLP_FORMAT_JSON ? "invalid OTLP/JSON" : "invalid OTLP protobuf", err);
-        return INGEST_ROUTE_DONE;
-    }
-    otlp_translate_config tc;
-    memset(&tc, 0, sizeof tc);
-    otlp_translate_result res;
-    memset(&res, 0, sizeof res);
-    st = otlp_metrics_translate(dec, rq, &tc, &res);
-    if (st != SONDE_OK) {
-        arena_destroy(dec);
-        router_otlp_failed(ctx, r, st, 400, "cannot translate the metrics", res.msg);
-        return INGEST_ROUTE_DONE;
-    }
-    size_t ndelta = ingest_otlp_drop_delta(rq, &res);
-    r->otlp_rejected = (int64_t)(res.rejected_points + ndelta);
-    if (r->otlp_rejected > 0) {
-        char msg[512];
-        if (ndelta && res.rejected_points)
-            snprintf(msg, sizeof msg,
-                     "delta temporality is not supported yet: %zu data points of delta sums "
-                     "and histograms rejected (send cumulative temporality); %s",
-                     ndelta, res.msg);
-        else if (ndelta)
-            snprintf(msg, sizeof msg,
-                     "delta temporality is not supported yet: %zu data points of delta sums "
-                     "and histograms rejected (send cumulative temporality)",
-                     ndelta);
-        else
-            snprintf(msg, sizeof msg, "%s", res.msg[0] ? res.msg : "data points rejected");
-        r->otlp_msg = arena_strndup(r->arena, msg, strlen(msg));
-        log_debug("ingest.otlp_rejected", "tenant=%s points=%lld msg=\"%s\"", req->tenant,
-                  (long long)r->otlp_rejected, msg);
-    }
-    if (res.nseries == 0 || res.nsamples == 0) {
-        arena_destroy(dec);
-        router_otlp_respond(r); /* partial success is still a 200 */
-        return INGEST_ROUTE_DONE;
-    }
-    /* bad data is a 400 whatever the state of storage, so this comes last */
-    if (!ctx->st) {
-        arena_destroy(dec);
-        router_write_reject(ctx, r, "storage", 503, "storage is not open");
-        r->resp.retry_after_s = 1;
-        return INGEST_ROUTE_DONE;
-    }
-    /* the batch log holds one format: uncompressed protobuf */
-    const uint8_t *payload = body;
-    size_t plen = blen;
-    if (r->otlp_fmt == OTLP_FORMAT_JSON) {
-        uint8_t *packed = NULL;
-        st = otlp_request_pack(dec, OTLP_SIGNAL_METRICS, rq, &packed, &plen);
-        if (st != SONDE_OK) {
-            arena_destroy(dec);
-            router_write_reject(ctx, r, "overload", 503, "out of memory; retry");
-            r->resp.retry_after_s = 1;
-            return INGEST_ROUTE_DONE;
-        }
-        payload = packed;
-    }
-    return router_store(ctx, r, STORAGE_BATCH_OTLP_METRICS_V1, payload, plen, dec, res.series,
-                        res.nseries, res.nsamples);
+    return ingest_router_store(ctx, r, b, charge, res.nsamples);
 }
 
 void ingest_router_finish(ingest_ctx *ctx, ingest_req *r)
@@ -488,7 +254,21 @@ void ingest_router_finish(ingest_ctx *ctx, ingest_req *r)
         return;
     r->async_write = false;
     if (r->write_status == SONDE_OK && r->otlp) {
-        router_otlp_respond(r);
+        if (!r->write_duplicate)
+            ingest_metrics_otlp(ctx->metrics, r->otlp_sig, r->write_samples, 0);
+        ingest_router_otlp_respond(r);
+        return;
+    }
+    if (r->write_status == SONDE_OK && r->loki) {
+        if (!r->write_duplicate)
+            ingest_metrics_loki(ctx->metrics, r->write_samples, 0);
+        if (r->loki_msg) { /* the refused entries, after the others are durable */
+            http_response_text(&r->resp, 400, "%s", r->loki_msg);
+            return;
+        }
+        r->resp.status = 204;
+        buf_reset(&r->resp.body);
+        r->resp.content_type = NULL;
         return;
     }
     if (r->write_status == SONDE_OK) {
@@ -499,7 +279,7 @@ void ingest_router_finish(ingest_ctx *ctx, ingest_req *r)
             ingest_metrics_samples(ctx->metrics, r->write_samples);
         return;
     }
-    if (!r->otlp)
+    if (!r->otlp && !r->loki)
         ingest_metrics_rejected(ctx->metrics, "storage", r->write_samples);
     http_response_text(&r->resp, 503, "storage error (%s); retry",
                        sonde_status_name(r->write_status));
@@ -529,13 +309,22 @@ ingest_route ingest_router_dispatch(ingest_ctx *ctx, ingest_req *r)
     http_request *req = &r->http;
     bool get = req->method == HTTP_METHOD_GET || req->method == HTTP_METHOD_HEAD;
     r->handler = INGEST_H_OTHER;
-    bool otlp_metrics = false;
-    if (router_path_is(r, "/v1/metrics"))
-        otlp_metrics = true; /* counted as "other" in /metrics for now */
+    /* sets r->otlp (and r->grpc, r->handler) for the OTLP routes and for any
+     * gRPC request, so that errors below are answered in their protocol */
+    bool otlp = ingest_router_otlp_match(r);
+    if (otlp)
+        ; /* handler set by the match */
     else if (router_path_is(r, "/api/v1/write"))
         r->handler = INGEST_H_WRITE;
     else if (req->path_len >= 8 && memcmp(req->path, "/api/v1/", 8) == 0)
         r->handler = INGEST_H_QUERY;
+    else if (router_path_has_prefix(r, "/api/traces/") ||
+             router_path_has_prefix(r, "/api/v2/traces/"))
+        r->handler = INGEST_H_TRACES;
+    else if (router_path_is(r, "/loki/api/v1/push"))
+        r->handler = INGEST_H_LOKI_PUSH;
+    else if (router_path_has_prefix(r, "/loki/api/v1/"))
+        r->handler = INGEST_H_LOKI_QUERY;
     else if (router_path_is(r, "/metrics"))
         r->handler = INGEST_H_METRICS;
     else if (router_path_is(r, "/-/healthy"))
@@ -552,12 +341,16 @@ ingest_route ingest_router_dispatch(ingest_ctx *ctx, ingest_req *r)
         return INGEST_ROUTE_DONE;
     }
 
-    if (otlp_metrics)
-        return router_otlp_metrics(ctx, r);
+    if (otlp)
+        return ingest_router_otlp(ctx, r);
     switch (r->handler) {
     case INGEST_H_WRITE:
         return router_write(ctx, r);
+    case INGEST_H_LOKI_PUSH:
+        return ingest_router_loki_push(ctx, r);
     case INGEST_H_QUERY:
+    case INGEST_H_TRACES:
+    case INGEST_H_LOKI_QUERY:
         return router_query(ctx, r);
     case INGEST_H_METRICS:
         if (!get) {

@@ -367,6 +367,31 @@ static void *ingest_net_main(void *arg)
 
 /* ---- setup ---- */
 
+/* SO_REUSEPORT would let a second sonde (same user) bind the same port and
+ * silently take half of its connections. Before the threads bind their
+ * SO_REUSEPORT group, one plain bind must succeed: it fails with EADDRINUSE
+ * while anyone listens there. (A process starting in the instant between
+ * this probe and the group's binds is not caught.) */
+static int net_listen_probe(const ingest_listen_addr *a, char *err, size_t errlen)
+{
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket for %s: %s", a->text, strerror(errno));
+        return -errno;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT is fine */
+    if (a->ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    int rc = 0;
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot listen on %s: %s", a->text, strerror(errno));
+    }
+    close(fd);
+    return rc;
+}
+
 static int net_listen_socket(const ingest_listen_addr *a, char *err, size_t errlen)
 {
     int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -515,6 +540,11 @@ int ingest_server_start(ingest_ctx *ctx, ingest_server **out, char *err, size_t 
         }
         s->nets[s->nnets++] = n;
         for (size_t i = 0; i < cfg->nlisten; i++) {
+            bool port0 = addrs[i].ss.ss_family == AF_INET6
+                             ? ((struct sockaddr_in6 *)&addrs[i].ss)->sin6_port == 0
+                             : ((struct sockaddr_in *)&addrs[i].ss)->sin_port == 0;
+            if (t == 0 && !port0 && (rc = net_listen_probe(&addrs[i], err, errlen)) != 0)
+                goto fail;
             int fd = net_listen_socket(&addrs[i], err, errlen);
             if (fd < 0) {
                 rc = fd;

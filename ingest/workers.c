@@ -1,7 +1,9 @@
 /*
  * workers.c - the query worker pool. Queries never run on a net thread: a
  * net thread pushes the ingest_req onto one MPSC ring, N threads
- * ("query-wrk-N") take turns popping it, run query_api_handle(), and hand the
+ * ("query-wrk-N") take turns popping it, run query_api_handle() (or
+ * query_traces_handle() for /api/traces/, query_loki_handle() for
+ * /loki/api/v1/), and hand the
  * request back through ingest_net_complete().
  *
  * Design: ring_mpsc has a single consumer, so the workers serialise their
@@ -49,7 +51,9 @@ static void *workers_main(void *arg)
             notify_wait(&w->nt, seen, 1000);
             continue;
         }
-        if (!w->qe || !query_api_handle(w->qe, &r->http, &r->resp))
+        if (!w->qe || (!query_api_handle(w->qe, &r->http, &r->resp) &&
+                       !query_traces_handle(w->qe, &r->http, &r->resp) &&
+                       !query_loki_handle(w->qe, &r->http, &r->resp)))
             http_response_text(&r->resp, 404, "not found: %s", r->http.path);
         ingest_net_complete(r);
         /* another worker may be asleep while more work is queued */

@@ -71,8 +71,10 @@ static void test_cli_defaults(void)
     char err[256];
     char *argv[] = {"sonde", NULL};
     CHECK_EQ_INT(parse(&cfg, argv, 1, err), INGEST_CLI_RUN);
-    CHECK_EQ_INT(cfg.nlisten, 1);
+    CHECK_EQ_INT(cfg.nlisten, 3);
     CHECK_EQ_STR(cfg.listen[0].text, "0.0.0.0:9201");
+    CHECK_EQ_STR(cfg.listen[1].text, "0.0.0.0:4317");
+    CHECK_EQ_STR(cfg.listen[2].text, "0.0.0.0:4318");
     CHECK_EQ_STR(cfg.data_dir, "./data");
     CHECK_EQ_INT(cfg.max_body_size, 32 << 20);
     CHECK_EQ_INT(cfg.header_timeout_ms, 10000);
@@ -118,6 +120,37 @@ static void test_cli_max_inflight(void)
     CHECK(strstr(buf, "--max-inflight-bytes") != NULL);
 }
 
+static void test_cli_otlp_and_logs(void)
+{
+    ingest_config cfg;
+    char err[256];
+    char *a0[] = {"sonde", NULL};
+    CHECK_EQ_INT(parse(&cfg, a0, 1, err), INGEST_CLI_RUN);
+    CHECK(!cfg.otlp_keep_names);
+    CHECK_EQ_INT(cfg.notlp_promote, 0);
+    CHECK(cfg.logs_rate == (64ull << 20) && cfg.logs_max_streams == 5000);
+    CHECK(cfg.logs_max_line == (256u << 10) && cfg.logs_max_labels == 15);
+    char *a1[] = {"sonde",
+                  "--otlp.translation=none",
+                  "--otlp.promote-resource-attributes=deployment.environment,,k8s.pod.name",
+                  "--otlp.promote-resource-attributes",
+                  "cloud.region",
+                  "--logs.ingestion-rate=1MiB",
+                  "--logs.max-streams=0",
+                  "--logs.max-labels=20",
+                  NULL};
+    CHECK_EQ_INT(parse(&cfg, a1, 8, err), INGEST_CLI_RUN);
+    CHECK(cfg.otlp_keep_names);
+    CHECK_EQ_INT(cfg.notlp_promote, 3);
+    CHECK_EQ_STR(cfg.otlp_promote[0], "deployment.environment");
+    CHECK_EQ_STR(cfg.otlp_promote[1], "k8s.pod.name");
+    CHECK_EQ_STR(cfg.otlp_promote[2], "cloud.region");
+    CHECK(cfg.logs_rate == (1u << 20) && cfg.logs_max_streams == 0 && cfg.logs_max_labels == 20);
+    char *a2[] = {"sonde", "--otlp.translation=dots", NULL};
+    CHECK_EQ_INT(parse(&cfg, a2, 2, err), INGEST_CLI_EXIT_BAD);
+    CHECK(strstr(err, "--otlp.translation") != NULL);
+}
+
 static void test_cli_bad(void)
 {
     ingest_config cfg;
@@ -148,6 +181,7 @@ int main(void)
     RUN(test_cli_defaults);
     RUN(test_cli_listen_exact);
     RUN(test_cli_max_inflight);
+    RUN(test_cli_otlp_and_logs);
     RUN(test_cli_bad);
     return TEST_DONE();
 }

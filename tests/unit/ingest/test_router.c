@@ -272,13 +272,9 @@ static void test_otlp_metrics(void)
                  503);
     CHECK_EQ_INT(otlp_post(&ctx, " Application/JSON ", NULL, gauge, "storage is not open", NULL),
                  503);
-    /* every point is delta: nothing to store, 200 with partial_success */
-    CHECK_EQ_INT(
-        otlp_post(&ctx, "application/json", NULL, delta, "\"rejectedDataPoints\":\"2\"", &ct), 200);
-    CHECK(ct && strcmp(ct, "application/json") == 0);
-    CHECK_EQ_INT(otlp_post(&ctx, "application/json", NULL, delta,
-                           "delta temporality is not supported yet", NULL),
-                 200);
+    /* delta points are data like any other (the aggregator accumulates
+     * them): refused here only because storage is closed */
+    CHECK_EQ_INT(otlp_post(&ctx, "application/json", NULL, delta, "storage is not open", &ct), 503);
     /* too large before decoding */
     ctx.rwl.max_decoded = 8;
     CHECK_EQ_INT(otlp_post(&ctx, "application/json", NULL, gauge, "--max-decoded-size", NULL), 413);
@@ -286,13 +282,42 @@ static void test_otlp_metrics(void)
     CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_GET, "/metrics", NULL, NULL, NULL),
                        "sonde_remote_write_samples_total{result=\"accepted\"} 0"),
                  200);
-    /* traces and logs are not served yet */
-    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_POST, "/v1/traces", NULL, "application/json", NULL),
+    /* traces and logs: an empty export is a success with nothing to store;
+     * a span with a zero trace id is refused with partial_success */
+    const char *paths[] = {"/v1/traces", "/v1/logs"};
+    for (size_t i = 0; i < 2; i++) {
+        ingest_req *r = mkreq(HTTP_METHOD_POST, paths[i], NULL, "application/json", NULL);
+        r->http.body = (const uint8_t *)"{}";
+        r->http.body_len = 2;
+        CHECK_EQ_INT(route(&ctx, r, "{}"), 200);
+    }
+    ctx.rwl.max_decoded = 1 << 20;
+    ingest_req *r = mkreq(HTTP_METHOD_POST, "/v1/traces", NULL, "application/json", NULL);
+    const char *zero_trace =
+        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+        "\"00000000000000000000000000000000\",\"spanId\":\"0102030405060708\",\"name\":\"x\"}]}]}]}";
+    r->http.body = (const uint8_t *)zero_trace;
+    r->http.body_len = strlen(zero_trace);
+    CHECK_EQ_INT(route(&ctx, r, "\"rejectedSpans\":\"1\""), 200);
+    /* no such OTLP path */
+    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_POST, "/v1/nothing", NULL, "application/json", NULL),
                        "not found"),
                  404);
-    CHECK_EQ_INT(route(&ctx, mkreq(HTTP_METHOD_POST, "/v1/logs", NULL, "application/json", NULL),
-                       "not found"),
-                 404);
+    /* a gRPC call for a method sonde does not serve: 404, UNIMPLEMENTED once sealed */
+    r = mkreq(HTTP_METHOD_POST, "/foo.Bar/Baz", NULL, "application/grpc", NULL);
+    r->stream_id = 1;
+    CHECK_EQ_INT(ingest_router_dispatch(&ctx, r), INGEST_ROUTE_DONE);
+    CHECK_EQ_INT(r->resp.status, 404);
+    ingest_router_seal(r);
+    CHECK_EQ_INT(r->resp.status, 200);
+    CHECK_EQ_INT(r->grpc_status, 12);
+    CHECK(r->grpc_msg && strstr(r->grpc_msg, "unknown gRPC method") != NULL);
+    CHECK_EQ_INT(r->resp.body.len, 0);
+    ingest_req_destroy(r);
+    /* gRPC over HTTP/1.1 is refused in plain HTTP */
+    r = mkreq(HTTP_METHOD_POST, "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+              NULL, "application/grpc", NULL);
+    CHECK_EQ_INT(route(&ctx, r, "gRPC needs HTTP/2"), 415);
     ingest_metrics_destroy(ctx.metrics);
 }
 
