@@ -12,6 +12,10 @@ PKGS=(
   # tests: real clients and peers
   python3 curl nghttp2-client prometheus victoria-metrics procps cppcheck
 )
+# tests/otel (OpenTelemetry JS SDK) needs node and npm: Debian's packages only
+# where the machine has none (an installed Node.js may bring its own npm).
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -35,6 +35,19 @@ run_ctest() { # dir, extra ctest args...
   [ "$rc" -eq 0 ] || status=1
 }
 
+# The OpenTelemetry JS SDK for the OTLP integration tests (tests/otel), from
+# its lock file; skipped when node_modules already matches the lock.
+echo "== npm ci in tests/otel =="
+otel_lock_sum=$(sha256sum tests/otel/package-lock.json | cut -d' ' -f1)
+if [ "$(cat tests/otel/node_modules/.sonde-lock-sha256 2>/dev/null)" = "$otel_lock_sum" ]; then
+  echo "tests/otel/node_modules matches package-lock.json"
+elif (cd tests/otel && npm ci --no-audit --no-fund); then
+  echo "$otel_lock_sum" >tests/otel/node_modules/.sonde-lock-sha256
+else
+  echo "npm ci failed in tests/otel"
+  if [ "${CI:-}" = "true" ]; then total_fail=$((total_fail + 1)); status=1; fi
+fi
+
 echo "== gcc build (warnings as errors) =="
 if cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSONDE_WERROR=ON >/dev/null &&
    cmake --build build -j"$JOBS"; then

@@ -153,21 +153,35 @@ def main():
                     headers={"Content-Type": "application/json; charset=utf-8"})
             sl.check_eq(one_value(srv.base, "ct_param", tq), 1.0, "charset gauge")
 
-        def delta_rejected():
-            doc = request([counter("delta.requests", "", 5.0, t_ns, t_ns - 10 ** 9, temporality=1),
+        def delta_accumulated():
+            # delta points become one cumulative series: 5, then 5+2, then +4 in a
+            # request sent twice (a retry: counted once)
+            t1, t2, t3 = t_ns - 3 * 10 ** 9, t_ns - 2 * 10 ** 9, t_ns - 10 ** 9
+            doc = request([counter("delta.requests", "", 5.0, t1, t1 - 10 ** 9, temporality=1),
                            gauge("beside.delta", 3.0, t_ns)])
             out = post_ok(srv.base, doc, "delta sum")
-            ps = out.get("partialSuccess", {})
-            sl.check_eq(int(ps.get("rejectedDataPoints", 0)), 1, "rejected points (%r)" % out)
-            sl.check("delta temporality is not supported yet" in ps.get("errorMessage", ""),
-                     "partial success message: %r" % out)
-            sl.check_eq(values(srv.base, "delta_requests_total", tq), {}, "delta series stored")
+            sl.check_eq(out, {}, "full success (%r)" % out)
+            post_ok(srv.base, request([counter("delta.requests", "", 2.0, t2, t1, temporality=1)]),
+                    "second delta")
+            third = request([counter("delta.requests", "", 4.0, t3, t2, temporality=1)])
+            post_ok(srv.base, third, "third delta")
+            post_ok(srv.base, third, "third delta, retried")
+            sl.check_eq(one_value(srv.base, "delta_requests_total", tq), 11.0, "running sum")
             sl.check_eq(one_value(srv.base, "beside_delta", tq), 3.0, "gauge beside the delta sum")
-            # every point rejected: still 200 with partialSuccess
-            only = request([counter("delta.only", "", 5.0, t_ns, t_ns - 10 ** 9, temporality=1)])
-            out = post_ok(srv.base, only, "only delta")
-            sl.check_eq(int(out.get("partialSuccess", {}).get("rejectedDataPoints", 0)), 1,
-                        "only-delta rejected points (%r)" % out)
+            at = lambda t: one_value(srv.base, "delta_requests_total", t / 1e9 + 0.0005)
+            sl.check_eq((at(t1), at(t2), at(t3)), (5.0, 7.0, 11.0), "stored cumulative values")
+
+        def start_time_reset():
+            # a cumulative counter that restarted between two points: 50 then 8,
+            # the second starting after the first; the zero at its start makes
+            # increase() see 8 more, not a drop
+            t1, t2 = t_ns - 60 * 10 ** 9, t_ns - 30 * 10 ** 9
+            post_ok(srv.base, request([counter("restarted", "", 50.0, t1, t1 - 10 ** 9)]), "first")
+            post_ok(srv.base, request([counter("restarted", "", 8.0, t2, t2 - 5 * 10 ** 9)]),
+                    "after the restart")
+            r = sl.query(srv.base, "restarted_total[2m]", t=t2 / 1e9 + 1)["result"]
+            sl.check_eq([float(v) for _, v in r[0]["values"]], [0.0, 50.0, 0.0, 8.0],
+                        "samples with the start-time zeros")
 
         def bad_requests():
             doc = request([gauge("never.stored", 1.0, t_ns)])
@@ -192,9 +206,12 @@ def main():
             sl.check_eq(st, 400, "corrupt gzip (body %r)" % body[:200])
             st, _, _ = sl.http_request("GET", srv.base + "/v1/metrics")
             sl.check_eq(st, 405, "GET /v1/metrics")
-            for p in ("/v1/traces", "/v1/logs"):
-                st, _, _ = sl.http_request("POST", srv.base + p, body=b"{}", headers=JSON_HDR)
-                sl.check_eq(st, 404, "POST " + p)
+            for p in ("/v1/traces", "/v1/logs"):  # an empty export is a success
+                st, _, body = sl.http_request("POST", srv.base + p, body=b"{}", headers=JSON_HDR)
+                sl.check_eq((st, body), (200, b"{}"), "POST " + p + " {}")
+            st, _, _ = sl.http_request("POST", srv.base + "/v1/nothing", body=b"{}",
+                                       headers=JSON_HDR)
+            sl.check_eq(st, 404, "POST /v1/nothing")
             st, _, _ = sl.http_request("GET", srv.base + "/-/healthy")
             sl.check_eq(st, 200, "still serving")
             sl.check_eq(values(srv.base, "never_stored", tq), {}, "nothing stored by bad requests")
@@ -213,7 +230,8 @@ def main():
                 post_ok(srv.base, doc, "retry %d" % i)
             for i in range(2):
                 sl.check_eq(one_value(srv.base, "retried_ops_total", tq), 10.0, "retried counter")
-            sl.check_eq(one_value(srv.base, "count_over_time(retried_ops_total[10m])", tq), 1.0,
+            # one sample (plus none from the start-time zero, 10 minutes earlier)
+            sl.check_eq(one_value(srv.base, "count_over_time(retried_ops_total[2m])", tq), 1.0,
                         "samples of the retried counter")
             sl.check_eq(storage_duplicates(srv.base), dup0 + 1, "duplicate batches after the retry")
 
@@ -257,8 +275,8 @@ def main():
             sl.check_eq(one_value(srv.base, "pb_gauge", tq), 4.25, "protobuf gauge after restart")
 
         def kill9_replay():
-            doc = request([gauge("after.kill", 5.0, t_ns), counter("kill.ops", "By", 8.0, t_ns, start_ns)],
-                          service="k9")
+            doc = request([gauge("after.kill", 5.0, t_ns),
+                           counter("kill.ops", "By", 8.0, t_ns, start_ns)], service="k9")
             post_ok(srv.base, doc, "write before kill -9")
             st, _, resp = post(srv.base, body=pb_gauge_request("pb.after.kill", 6.5, t_ns, "k9"),
                                headers={"Content-Type": "application/x-protobuf"})
@@ -269,11 +287,14 @@ def main():
             sl.check_eq(one_value(srv.base, "kill_ops_bytes_total", tq), 8.0, "counter after kill -9")
             sl.check_eq(one_value(srv.base, "pb_after_kill", tq), 6.5, "protobuf gauge after kill -9")
             sl.check_eq(one_value(srv.base, "room_temperature", tq), 21.5, "older gauge after kill -9")
-            sl.check_eq(values(srv.base, "delta_requests_total", tq), {}, "no delta after replay")
+            # the delta sum, replayed with its delta flags: the same running sum
+            sl.check_eq(one_value(srv.base, "delta_requests_total", tq), 11.0,
+                        "delta sum after kill -9")
 
         cases.run("OTLP/JSON gauge, cumulative counter, histogram -> Prometheus names", json_types)
         cases.run("gzip body and Content-Type parameters", gzip_json)
-        cases.run("delta temporality: 200 with partialSuccess", delta_rejected)
+        cases.run("delta temporality: accumulated into a cumulative series", delta_accumulated)
+        cases.run("start timestamps: a restart is a reset", start_time_reset)
         cases.run("415 / 400 / 405 / 404 answers", bad_requests)
         cases.run("gzip bomb: 413", gzip_bomb)
         cases.run("retried identical request is deduplicated", retry_dedup)
