@@ -25,41 +25,26 @@
  * Threads: main (build, report) and rwload-N senders; the only shared state is
  * each thread's own result slot, read by main after join.
  */
-#include <arpa/inet.h>
-#include <errno.h>
 #include <inttypes.h>
-#include <math.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
 #include <snappy-c.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 #include <time.h>
-#include <unistd.h>
 
-#define MAX_CONNS 256
-#define MAX_RESP (1u << 20)
+#define LOADGEN_PROG "rwload"
+#include "loadgen.h"
 
 typedef struct opts {
-    char host[64];
-    int port;
-    char path[256];
+    lg_opts lg;
     long series;
     long samples_per_series;
     long batch;
-    long conns;
-    double duration_max;
-    long max_retries;
     long interval_ms;
     int64_t start_ms;
     const char *tenant;
-    const char *label; /* free text echoed in the RESULT line */
 } opts;
 
 typedef struct body {
@@ -73,74 +58,8 @@ typedef struct conn_work {
     const opts *o;
     body *bodies;
     size_t nbodies;
-    /* results */
-    uint64_t ok_requests, ok_samples, rejected_requests, rejected_samples, errors, retries,
-        reconnects, bytes_sent;
-    double *lat_ms; /* one per attempted request that got an answer */
-    size_t nlat;
-    char first_error[256];
+    lg_stats st; /* items are samples */
 } conn_work;
-
-static double g_deadline; /* monotonic seconds */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *msg)
-{
-    fprintf(stderr, "rwload: %s\n", msg);
-    exit(2);
-}
-
-/* strtol/strtod with full checks (no atoi). */
-static long parse_long(const char *s, const char *what, long min, long max)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max) {
-        fprintf(stderr, "rwload: bad %s %s (want %ld..%ld)\n", what, s, min, max);
-        exit(2);
-    }
-    return v;
-}
-
-static double parse_double(const char *s, const char *what)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v > 0) || v > 1e6) {
-        fprintf(stderr, "rwload: bad %s %s\n", what, s);
-        exit(2);
-    }
-    return v;
-}
-
-static void parse_url(opts *o, const char *url)
-{
-    const char *p = url;
-    if (strncmp(p, "http://", 7) != 0)
-        die("--url must start with http://");
-    p += 7;
-    const char *colon = strchr(p, ':');
-    const char *slash = strchr(p, '/');
-    if (!colon || (slash && slash < colon) || (size_t)(colon - p) >= sizeof o->host)
-        die("--url needs host:port, e.g. http://127.0.0.1:9201/api/v1/write");
-    memcpy(o->host, p, (size_t)(colon - p));
-    o->host[colon - p] = 0;
-    char port[16] = {0};
-    size_t plen = slash ? (size_t)(slash - colon - 1) : strlen(colon + 1);
-    if (plen == 0 || plen >= sizeof port)
-        die("bad port in --url");
-    memcpy(port, colon + 1, plen);
-    o->port = (int)parse_long(port, "port", 1, 65535);
-    snprintf(o->path, sizeof o->path, "%s", slash ? slash : "/api/v1/write");
-}
 
 static void usage(void)
 {
@@ -272,54 +191,6 @@ static double sample_value(long i, long r)
 
 /* ---------------------------------------------------------------- protobuf */
 
-typedef struct buf {
-    uint8_t *p;
-    size_t len, cap;
-} buf;
-
-static void buf_need(buf *b, size_t n)
-{
-    if (b->len + n <= b->cap)
-        return;
-    size_t c = b->cap ? b->cap : 4096;
-    while (c < b->len + n)
-        c *= 2;
-    uint8_t *np = realloc(b->p, c);
-    if (!np)
-        die("out of memory");
-    b->p = np;
-    b->cap = c;
-}
-
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static void put_varint(buf *b, uint64_t v)
-{
-    buf_need(b, 10);
-    while (v >= 0x80) {
-        b->p[b->len++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    b->p[b->len++] = (uint8_t)v;
-}
-
-static void put_bytes(buf *b, uint32_t field, const void *d, size_t n)
-{
-    put_varint(b, (uint64_t)field << 3 | 2);
-    put_varint(b, n);
-    buf_need(b, n);
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-}
-
 /* One TimeSeries{labels, samples=[one]} appended as WriteRequest field 1. */
 static void put_timeseries(buf *b, const lbl *l, int nl, int64_t ts, double v)
 {
@@ -355,12 +226,10 @@ static void put_timeseries(buf *b, const lbl *l, int nl, int64_t ts, double v)
 static void finish_body(buf *pb, body *out, uint32_t nsamples)
 {
     size_t cap = snappy_max_compressed_length(pb->len);
-    out->data = malloc(cap);
-    if (!out->data)
-        die("out of memory");
+    out->data = lg_malloc(cap);
     size_t clen = cap;
     if (snappy_compress((const char *)pb->p, pb->len, (char *)out->data, &clen) != SNAPPY_OK)
-        die("snappy_compress failed");
+        lg_die("snappy_compress failed");
     out->len = clen;
     out->nsamples = nsamples;
     pb->len = 0;
@@ -370,20 +239,19 @@ static void finish_body(buf *pb, body *out, uint32_t nsamples)
 static void build_bodies(const opts *o, conn_work *w)
 {
     long c = w->idx;
-    long myseries = (o->series - c + o->conns - 1) / o->conns;
+    long myseries = (o->series - c + o->lg.conns - 1) / o->lg.conns;
     uint64_t total = (uint64_t)myseries * (uint64_t)o->samples_per_series;
     size_t nb = (size_t)((total + (uint64_t)o->batch - 1) / (uint64_t)o->batch);
-    w->bodies = calloc(nb ? nb : 1, sizeof(body));
-    w->lat_ms = calloc(nb ? nb * 4 : 1, sizeof(double));
-    if (!w->bodies || !w->lat_ms)
-        die("out of memory");
+    w->bodies = lg_calloc(nb, sizeof(body));
+    w->st.latcap = nb * 4;
+    w->st.lat_ms = lg_calloc(w->st.latcap, sizeof(double));
     buf pb = {0};
     lbl l[16];
     uint32_t in_batch = 0;
     size_t bi = 0;
     for (long r = 0; r < o->samples_per_series; r++) {
         int64_t ts = o->start_ms + (int64_t)r * o->interval_ms;
-        for (long i = c; i < o->series; i += o->conns) {
+        for (long i = c; i < o->series; i += o->lg.conns) {
             int nl = series_labels(i, l);
             /* the round counts from the epoch, so runs that backfill
              * consecutive windows (--start-ms) continue the same counters */
@@ -400,235 +268,32 @@ static void build_bodies(const opts *o, conn_work *w)
     free(pb.p);
 }
 
-/* ---------------------------------------------------------------- HTTP */
-
-static int conn_open(const opts *o)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
-    if (inet_pton(AF_INET, o->host, &sa.sin_addr) != 1) {
-        close(fd);
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct timeval tv = {.tv_sec = 30};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static int send_all(int fd, struct iovec *iov, int n)
-{
-    while (n > 0) {
-        ssize_t k = writev(fd, iov, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        while (n > 0 && (size_t)k >= iov->iov_len) {
-            k -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + k;
-            iov->iov_len -= (size_t)k;
-        }
-    }
-    return 0;
-}
-
-/* Case-insensitive search for a header value in the header block. */
-static const char *find_header(const char *hdr, size_t hlen, const char *name)
-{
-    size_t nl = strlen(name);
-    for (size_t i = 0; i + nl + 1 < hlen; i++) {
-        if ((i == 0 || hdr[i - 1] == '\n') && strncasecmp(hdr + i, name, nl) == 0 &&
-            hdr[i + nl] == ':') {
-            const char *v = hdr + i + nl + 1;
-            while (*v == ' ' || *v == '\t')
-                v++;
-            return v;
-        }
-    }
-    return NULL;
-}
-
-/* Reads one response. Returns status (>0), or -1 on I/O error. *close_after
- * is set when the server asked to close or framing is unknown. The body is
- * discarded except the first bytes kept in errbuf. rbuf carries over bytes
- * past the end of this response (pipelining is not used, but be correct). */
-typedef struct rstate {
-    char buf[MAX_RESP];
-    size_t len;
-} rstate;
-
-static int read_response(int fd, rstate *rs, bool *close_after, char *errbuf, size_t errlen)
-{
-    *close_after = false;
-    size_t hend = 0;
-    for (int guard = 0; guard < 100000; guard++) {
-        char *e = rs->len >= 4 ? memmem(rs->buf, rs->len, "\r\n\r\n", 4) : NULL;
-        if (e) {
-            hend = (size_t)(e - rs->buf) + 4;
-            break;
-        }
-        if (rs->len == sizeof rs->buf)
-            return -1;
-        ssize_t k = recv(fd, rs->buf + rs->len, sizeof rs->buf - rs->len, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        rs->len += (size_t)k;
-    }
-    if (!hend || rs->len < 12 || memcmp(rs->buf, "HTTP/1.", 7) != 0)
-        return -1;
-    int status = (rs->buf[9] - '0') * 100 + (rs->buf[10] - '0') * 10 + (rs->buf[11] - '0');
-    if (status < 100 || status > 599)
-        return -1;
-    const char *cl = find_header(rs->buf, hend, "content-length");
-    const char *te = find_header(rs->buf, hend, "transfer-encoding");
-    const char *cn = find_header(rs->buf, hend, "connection");
-    if (cn && strncasecmp(cn, "close", 5) == 0)
-        *close_after = true;
-    size_t blen = 0;
-    if (cl) {
-        char *end = NULL;
-        unsigned long long v = strtoull(cl, &end, 10);
-        if (end == cl || v > MAX_RESP / 2)
-            return -1;
-        blen = (size_t)v;
-    } else if (te || (status != 204 && status != 304)) {
-        /* chunked or read-until-close: we do not need the body; drop the connection */
-        *close_after = true;
-    }
-    while (rs->len < hend + blen) {
-        if (rs->len == sizeof rs->buf)
-            return -1;
-        ssize_t k = recv(fd, rs->buf + rs->len, sizeof rs->buf - rs->len, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        rs->len += (size_t)k;
-    }
-    if (errlen && status / 100 != 2) {
-        size_t n = blen < errlen - 1 ? blen : errlen - 1;
-        memcpy(errbuf, rs->buf + hend, n);
-        errbuf[n] = 0;
-        for (size_t i = 0; i < n; i++)
-            if (errbuf[i] == '\n' || errbuf[i] == '\r')
-                errbuf[i] = ' ';
-    }
-    size_t used = hend + blen;
-    memmove(rs->buf, rs->buf + used, rs->len - used);
-    rs->len -= used;
-    return status;
-}
+/* ---------------------------------------------------------------- sending */
 
 static void *conn_run(void *arg)
 {
     conn_work *w = arg;
     const opts *o = w->o;
-    char name[16];
-    snprintf(name, sizeof name, "rwload-%d", w->idx);
-    pthread_setname_np(pthread_self(), name);
-    rstate *rs = calloc(1, sizeof *rs);
-    if (!rs)
-        die("out of memory");
-    char hdr[1024];
-    int fd = -1;
+    lg_thread_name(w->idx);
+    char extra[512], hdr[1024];
+    int n = snprintf(extra, sizeof extra,
+                     "Content-Encoding: snappy\r\n"
+                     "X-Prometheus-Remote-Write-Version: 0.1.0\r\n"
+                     "%s%s%s",
+                     o->tenant ? "X-Scope-OrgID: " : "", o->tenant ? o->tenant : "",
+                     o->tenant ? "\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof extra)
+        lg_die("--tenant too long");
+    lg_conn *c = lg_conn_create();
     for (size_t b = 0; b < w->nbodies; b++) {
         body *bd = &w->bodies[b];
-        for (long attempt = 0; attempt <= o->max_retries; attempt++) {
-            if (now_s() > g_deadline)
-                goto out;
-            if (fd < 0) {
-                fd = conn_open(o);
-                rs->len = 0;
-                if (fd < 0) {
-                    w->errors++;
-                    if (!w->first_error[0])
-                        snprintf(w->first_error, sizeof w->first_error, "connect: %s",
-                                 strerror(errno));
-                    usleep(100000);
-                    continue;
-                }
-                w->reconnects++;
-            }
-            int hl = snprintf(hdr, sizeof hdr,
-                              "POST %s HTTP/1.1\r\nHost: %s:%d\r\n"
-                              "User-Agent: sonde-rwload/0.1\r\n"
-                              "Content-Type: application/x-protobuf\r\n"
-                              "Content-Encoding: snappy\r\n"
-                              "X-Prometheus-Remote-Write-Version: 0.1.0\r\n"
-                              "%s%s%s"
-                              "Content-Length: %zu\r\n\r\n",
-                              o->path, o->host, o->port, o->tenant ? "X-Scope-OrgID: " : "",
-                              o->tenant ? o->tenant : "", o->tenant ? "\r\n" : "", bd->len);
-            struct iovec iov[2] = {{hdr, (size_t)hl}, {bd->data, bd->len}};
-            double t0 = now_s();
-            bool close_after = false;
-            char err[200] = {0};
-            int st = -1;
-            if (send_all(fd, iov, 2) == 0)
-                st = read_response(fd, rs, &close_after, err, sizeof err);
-            double t1 = now_s();
-            if (st < 0) {
-                w->errors++;
-                if (!w->first_error[0])
-                    snprintf(w->first_error, sizeof w->first_error, "I/O error: %s",
-                             strerror(errno));
-                close(fd);
-                fd = -1;
-                w->retries++;
-                usleep((useconds_t)(10000 << (attempt < 6 ? attempt : 6)));
-                continue;
-            }
-            w->lat_ms[w->nlat++ % (w->nbodies * 4)] = (t1 - t0) * 1000.0;
-            w->bytes_sent += (uint64_t)bd->len;
-            if (close_after) {
-                close(fd);
-                fd = -1;
-            }
-            if (st / 100 == 2) {
-                w->ok_requests++;
-                w->ok_samples += bd->nsamples;
-                break;
-            }
-            if (!w->first_error[0])
-                snprintf(w->first_error, sizeof w->first_error, "HTTP %d: %s", st, err);
-            if (st >= 500 || st == 429) {
-                w->errors++;
-                w->retries++;
-                usleep((useconds_t)(10000 << (attempt < 6 ? attempt : 6)));
-                continue;
-            }
-            w->rejected_requests++;
-            w->rejected_samples += bd->nsamples;
+        size_t hl = lg_http_header(hdr, sizeof hdr, &o->lg.url, o->lg.url.path, extra, bd->len);
+        if (!lg_http_post(c, &o->lg.url, hdr, hl, bd->data, bd->len, bd->nsamples, NULL,
+                          o->lg.max_retries, &w->st))
             break;
-        }
     }
-out:
-    if (fd >= 0)
-        close(fd);
-    free(rs);
+    lg_conn_destroy(c);
     return NULL;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv)
@@ -636,64 +301,47 @@ int main(int argc, char **argv)
     opts o = {.series = 100000,
               .samples_per_series = 30,
               .batch = 2000,
-              .conns = 8,
-              .duration_max = 120,
-              .max_retries = 10,
+              .lg.conns = 8,
+              .lg.duration_max = 120,
+              .lg.max_retries = 10,
               .interval_ms = 15000,
               .start_ms = -1,
-              .label = "-"};
-    bool have_url = false;
+              .lg.label = "-"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
-            usage();
-        if (!v)
-            usage();
-        i++;
-        if (!strcmp(a, "--url")) {
-            parse_url(&o, v);
-            have_url = true;
-        } else if (!strcmp(a, "--series"))
-            o.series = parse_long(v, "--series", 1, 100000000);
+        const char *v = lg_arg_value(argc, argv, &i, usage);
+        if (lg_opts_parse(&o.lg, a, v, "http://127.0.0.1:9201/api/v1/write"))
+            continue;
+        if (!strcmp(a, "--series"))
+            o.series = lg_parse_long(v, "--series", 1, 100000000);
         else if (!strcmp(a, "--samples-per-series"))
-            o.samples_per_series = parse_long(v, "--samples-per-series", 1, 100000);
+            o.samples_per_series = lg_parse_long(v, "--samples-per-series", 1, 100000);
         else if (!strcmp(a, "--batch"))
-            o.batch = parse_long(v, "--batch", 1, 1000000);
-        else if (!strcmp(a, "--conns"))
-            o.conns = parse_long(v, "--conns", 1, MAX_CONNS);
-        else if (!strcmp(a, "--duration-max"))
-            o.duration_max = parse_double(v, "--duration-max");
-        else if (!strcmp(a, "--max-retries"))
-            o.max_retries = parse_long(v, "--max-retries", 0, 1000);
+            o.batch = lg_parse_long(v, "--batch", 1, 1000000);
         else if (!strcmp(a, "--interval-ms"))
-            o.interval_ms = parse_long(v, "--interval-ms", 1, 86400000);
+            o.interval_ms = lg_parse_long(v, "--interval-ms", 1, 86400000);
         else if (!strcmp(a, "--start-ms"))
-            o.start_ms = parse_long(v, "--start-ms", 0, INT64_MAX / 2);
+            o.start_ms = lg_parse_long(v, "--start-ms", 0, INT64_MAX / 2);
         else if (!strcmp(a, "--tenant"))
             o.tenant = v;
-        else if (!strcmp(a, "--label"))
-            o.label = v;
         else
             usage();
     }
-    if (!have_url)
+    if (!o.lg.have_url)
         usage();
-    if (o.conns > o.series)
-        o.conns = o.series;
+    if (!o.lg.url.path[0])
+        snprintf(o.lg.url.path, sizeof o.lg.url.path, "/api/v1/write");
+    if (o.lg.conns > o.series)
+        o.lg.conns = o.series;
     if (o.start_ms < 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        int64_t now_ms = (int64_t)(lg_now_unix_ns() / 1000000);
         o.start_ms = now_ms - o.samples_per_series * o.interval_ms;
     }
 
-    conn_work *w = calloc((size_t)o.conns, sizeof *w);
-    if (!w)
-        die("out of memory");
-    double tb = now_s();
+    conn_work *w = lg_calloc((size_t)o.lg.conns, sizeof *w);
+    double tb = lg_now_s();
     uint64_t total_samples = 0, total_bytes = 0, total_reqs = 0;
-    for (long c = 0; c < o.conns; c++) {
+    for (long c = 0; c < o.lg.conns; c++) {
         w[c].idx = (int)c;
         w[c].o = &o;
         build_bodies(&o, &w[c]);
@@ -707,77 +355,42 @@ int main(int argc, char **argv)
             "rwload: built %" PRIu64 " requests, %" PRIu64 " samples, %.1f MiB snappy "
             "(%.1f bytes/sample) in %.1fs; sending to %s:%d%s over %ld connections\n",
             total_reqs, total_samples, (double)total_bytes / 1048576.0,
-            total_samples ? (double)total_bytes / (double)total_samples : 0.0, now_s() - tb,
-            o.host, o.port, o.path, o.conns);
+            total_samples ? (double)total_bytes / (double)total_samples : 0.0, lg_now_s() - tb,
+            o.lg.url.host, o.lg.url.port, o.lg.url.path, o.lg.conns);
 
-    pthread_t th[MAX_CONNS];
-    double t0 = now_s();
-    g_deadline = t0 + o.duration_max;
-    for (long c = 0; c < o.conns; c++)
-        if (pthread_create(&th[c], NULL, conn_run, &w[c]) != 0)
-            die("pthread_create failed");
-    for (long c = 0; c < o.conns; c++)
-        pthread_join(th[c], NULL);
-    double elapsed = now_s() - t0;
+    double elapsed = lg_run_threads(o.lg.conns, conn_run, w, sizeof *w, o.lg.duration_max);
 
-    uint64_t ok_req = 0, ok_smp = 0, rej_req = 0, rej_smp = 0, errors = 0, retries = 0;
-    size_t nlat = 0;
-    for (long c = 0; c < o.conns; c++) {
-        ok_req += w[c].ok_requests;
-        ok_smp += w[c].ok_samples;
-        rej_req += w[c].rejected_requests;
-        rej_smp += w[c].rejected_samples;
-        errors += w[c].errors;
-        retries += w[c].retries;
-        size_t cap = w[c].nbodies * 4;
-        nlat += w[c].nlat < cap ? w[c].nlat : cap;
-    }
-    double *lat = calloc(nlat ? nlat : 1, sizeof(double));
-    if (!lat)
-        die("out of memory");
-    size_t li = 0;
-    for (long c = 0; c < o.conns; c++) {
-        size_t cap = w[c].nbodies * 4;
-        size_t n = w[c].nlat < cap ? w[c].nlat : cap;
-        memcpy(lat + li, w[c].lat_ms, n * sizeof(double));
-        li += n;
-    }
-    qsort(lat, nlat, sizeof(double), cmp_double);
-    double p50 = nlat ? lat[(size_t)((double)(nlat - 1) * 0.50)] : NAN;
-    double p99 = nlat ? lat[(size_t)((double)(nlat - 1) * 0.99)] : NAN;
-    double pmax = nlat ? lat[nlat - 1] : NAN;
-    double sps = elapsed > 0 ? (double)ok_smp / elapsed : 0;
-    bool complete = ok_req + rej_req == total_reqs;
+    lg_stats sum = lg_stats_sum(&w[0].st, sizeof *w, o.lg.conns);
+    lg_latency lat = lg_stats_latency(&sum);
+    double sps = elapsed > 0 ? (double)sum.ok_items / elapsed : 0;
+    bool complete = sum.ok_requests + sum.rejected_requests == total_reqs;
 
-    for (long c = 0; c < o.conns; c++)
-        if (w[c].first_error[0]) {
-            fprintf(stderr, "rwload: conn %ld first error: %s\n", c, w[c].first_error);
-            break;
-        }
-    printf("rwload: %s:%d%s series=%ld samples/series=%ld batch=%ld conns=%ld\n", o.host, o.port,
-           o.path, o.series, o.samples_per_series, o.batch, o.conns);
-    printf("  ingested   %" PRIu64 " of %" PRIu64 " samples in %.3f s%s\n", ok_smp, total_samples,
-           elapsed, complete ? "" : " (STOPPED at --duration-max)");
+    lg_print_first_error(&sum);
+    printf("rwload: %s:%d%s series=%ld samples/series=%ld batch=%ld conns=%ld\n", o.lg.url.host,
+           o.lg.url.port, o.lg.url.path, o.series, o.samples_per_series, o.batch, o.lg.conns);
+    printf("  ingested   %" PRIu64 " of %" PRIu64 " samples in %.3f s%s\n", sum.ok_items,
+           total_samples, elapsed, complete ? "" : " (STOPPED at --duration-max)");
     printf("  rate       %.0f samples/s\n", sps);
     printf("  requests   %" PRIu64 " ok, %" PRIu64 " rejected (4xx), %" PRIu64 " errors, %" PRIu64
            " retries\n",
-           ok_req, rej_req, errors, retries);
-    printf("  latency    p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", p50, p99, pmax);
+           sum.ok_requests, sum.rejected_requests, sum.errors, sum.retries);
+    lg_print_latency(lat);
     printf("RESULT label=%s samples_total=%" PRIu64 " samples_ok=%" PRIu64
            " samples_rejected=%" PRIu64 " seconds=%.3f samples_per_s=%.0f requests_ok=%" PRIu64
            " requests_rejected=%" PRIu64 " errors=%" PRIu64 " retries=%" PRIu64
            " p50_ms=%.3f p99_ms=%.3f max_ms=%.3f complete=%d series=%ld conns=%ld batch=%ld\n",
-           o.label, total_samples, ok_smp, rej_smp, elapsed, sps, ok_req, rej_req, errors, retries,
-           p50, p99, pmax, complete ? 1 : 0, o.series, o.conns, o.batch);
+           o.lg.label, total_samples, sum.ok_items, sum.rejected_items, elapsed, sps,
+           sum.ok_requests, sum.rejected_requests, sum.errors, sum.retries, lat.p50, lat.p99,
+           lat.max, complete ? 1 : 0, o.series, o.lg.conns, o.batch);
     fflush(stdout);
 
-    for (long c = 0; c < o.conns; c++) {
+    for (long c = 0; c < o.lg.conns; c++) {
         for (size_t b = 0; b < w[c].nbodies; b++)
             free(w[c].bodies[b].data);
         free(w[c].bodies);
-        free(w[c].lat_ms);
+        free(w[c].st.lat_ms);
     }
     free(w);
-    free(lat);
-    return complete && rej_req == 0 ? 0 : 1;
+    free(sum.lat_ms);
+    return complete && sum.rejected_requests == 0 ? 0 : 1;
 }
