@@ -739,58 +739,40 @@ static const void *view_point(const metric_view *v, size_t i)
     }
 }
 
-static uint64_t point_time(otlp_tr_kind k, const void *p)
-{
-    switch (k) {
-    case OTLP_TR_GAUGE:
-    case OTLP_TR_COUNTER:
-    case OTLP_TR_UPDOWN:
-        return ((const pb_number_point *)p)->time_unix_nano;
-    case OTLP_TR_HISTOGRAM:
-        return ((const pb_hist_point *)p)->time_unix_nano;
-    case OTLP_TR_EXPHIST:
-        return ((const pb_exp_point *)p)->time_unix_nano;
-    case OTLP_TR_SUMMARY:
-        return ((const pb_summary_point *)p)->time_unix_nano;
-    }
-    return 0;
-}
+/* The fields every point type has, read from whichever type p is. start
+ * is that of counter-like points (monotonic sums, histograms, summaries):
+ * where a cumulative stream (re)started; 0 for gauges and up-down sums. */
+typedef struct point_info {
+    uint64_t time, start;
+    size_t exemplars;
+} point_info;
 
-/* start_time_unix_nano of counter-like points (monotonic sums, histograms,
- * summaries): where a cumulative stream (re)started. */
-static uint64_t point_start(otlp_tr_kind k, const void *p)
-{
-    switch (k) {
-    case OTLP_TR_COUNTER:
-        return ((const pb_number_point *)p)->start_time_unix_nano;
-    case OTLP_TR_HISTOGRAM:
-        return ((const pb_hist_point *)p)->start_time_unix_nano;
-    case OTLP_TR_EXPHIST:
-        return ((const pb_exp_point *)p)->start_time_unix_nano;
-    case OTLP_TR_SUMMARY:
-        return ((const pb_summary_point *)p)->start_time_unix_nano;
-    case OTLP_TR_GAUGE:
-    case OTLP_TR_UPDOWN:
-        return 0;
-    }
-    return 0;
-}
-
-static size_t point_exemplars(otlp_tr_kind k, const void *p)
+static point_info point_of(otlp_tr_kind k, const void *p)
 {
     switch (k) {
     case OTLP_TR_GAUGE:
-    case OTLP_TR_COUNTER:
-    case OTLP_TR_UPDOWN:
-        return ((const pb_number_point *)p)->n_exemplars;
-    case OTLP_TR_HISTOGRAM:
-        return ((const pb_hist_point *)p)->n_exemplars;
-    case OTLP_TR_EXPHIST:
-        return ((const pb_exp_point *)p)->n_exemplars;
-    case OTLP_TR_SUMMARY:
-        return 0;
+    case OTLP_TR_UPDOWN: {
+        const pb_number_point *n = p;
+        return (point_info){n->time_unix_nano, 0, n->n_exemplars};
     }
-    return 0;
+    case OTLP_TR_COUNTER: {
+        const pb_number_point *n = p;
+        return (point_info){n->time_unix_nano, n->start_time_unix_nano, n->n_exemplars};
+    }
+    case OTLP_TR_HISTOGRAM: {
+        const pb_hist_point *h = p;
+        return (point_info){h->time_unix_nano, h->start_time_unix_nano, h->n_exemplars};
+    }
+    case OTLP_TR_EXPHIST: {
+        const pb_exp_point *e = p;
+        return (point_info){e->time_unix_nano, e->start_time_unix_nano, e->n_exemplars};
+    }
+    case OTLP_TR_SUMMARY: {
+        const pb_summary_point *q = p;
+        return (point_info){q->time_unix_nano, q->start_time_unix_nano, 0};
+    }
+    }
+    return (point_info){0, 0, 0};
 }
 
 static sonde_status metric_names(tr *t, const pb_metric *m, otlp_tr_kind kind, tr_names *nm)
@@ -829,7 +811,7 @@ static sonde_status do_metric(tr *t, const pb_metric *m, uint64_t *lo, uint64_t 
         const void *p = view_point(&v, i);
         if (!p)
             continue;
-        uint64_t ts = point_time(v.kind, p);
+        uint64_t ts = point_of(v.kind, p).time;
         *lo = ts < *lo ? ts : *lo;
         *hi = ts > *hi ? ts : *hi;
     }
@@ -855,8 +837,9 @@ static sonde_status do_metric(tr *t, const pb_metric *m, uint64_t *lo, uint64_t 
         if (!p)
             continue;
         tr_mark mk = mark(t);
-        uint64_t start = t->delta ? 0 : point_start(v.kind, p);
-        t->start = start && start < point_time(v.kind, p) ? ns_to_ms(start) : 0;
+        point_info pi = point_of(v.kind, p);
+        uint64_t start = t->delta ? 0 : pi.start;
+        t->start = start && start < pi.time ? ns_to_ms(start) : 0;
         switch (v.kind) {
         case OTLP_TR_GAUGE:
         case OTLP_TR_COUNTER:
@@ -874,7 +857,7 @@ static sonde_status do_metric(tr *t, const pb_metric *m, uint64_t *lo, uint64_t 
             break;
         }
         if (st == SONDE_OK)
-            t->out->exemplars_dropped += point_exemplars(v.kind, p);
+            t->out->exemplars_dropped += pi.exemplars;
         if ((st = point_end(t, mk, st)) != SONDE_OK)
             return st;
     }
@@ -1078,7 +1061,7 @@ static size_t sample_bound(const pb_request *r)
                     size_t n = 1;
                     if (!pt)
                         continue;
-                    uint64_t ts = point_time(v.kind, pt);
+                    uint64_t ts = point_of(v.kind, pt).time;
                     lo = ts < lo ? ts : lo;
                     hi = ts > hi ? ts : hi;
                     if (v.kind == OTLP_TR_HISTOGRAM) {
