@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../core/parse.h"
+#include "../core/utf8.h"
 #include "logql.h"
 #include "logql_lex.h"
 
@@ -40,31 +41,6 @@ static logql_token tok_error(logql_lexer *lx, logql_token t, const char *msg)
     t.t = LQT_ERROR;
     snprintf(lx->err, sizeof lx->err, "%s", msg);
     return t;
-}
-
-/* Appends the UTF-8 encoding of cp. */
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 /* A Go interpreted string literal starting at lx->pos (the quote). */
@@ -145,7 +121,7 @@ static logql_token lex_string(logql_lexer *lx, logql_token t)
                 else if (cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000))
                     return tok_error(lx, t, "invalid syntax");
                 else
-                    o += put_utf8(out + o, cp);
+                    o += utf8_encode(out + o, cp);
                 break;
             }
             default:

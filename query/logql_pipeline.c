@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "../core/parse.h"
+#include "../core/utf8.h"
 #include "logql_internal.h"
 
 /* ---- label builder ---- */
@@ -217,21 +218,7 @@ static bool jstring(jscan *j, arena *a, const char **out, size_t *ol)
                     i += 6;
                 }
             }
-            if (cp < 0x80) {
-                o[k++] = (char)cp;
-            } else if (cp < 0x800) {
-                o[k++] = (char)(0xC0 | (cp >> 6));
-                o[k++] = (char)(0x80 | (cp & 0x3F));
-            } else if (cp < 0x10000) {
-                o[k++] = (char)(0xE0 | (cp >> 12));
-                o[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                o[k++] = (char)(0x80 | (cp & 0x3F));
-            } else {
-                o[k++] = (char)(0xF0 | (cp >> 18));
-                o[k++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-                o[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                o[k++] = (char)(0x80 | (cp & 0x3F));
-            }
+            k += utf8_encode(o + k, cp);
             break;
         }
         default:

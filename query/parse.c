@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "../core/parse.h"
+#include "../core/utf8.h"
 
 typedef struct parser {
     query_lexer lx;
@@ -170,29 +171,6 @@ static query_node *node_new(parser *p, query_node_kind k, uint32_t pos)
 /* ---- strings ---- */
 
 
-static size_t utf8_put(char *o, uint32_t cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
 
 /* Go strconv.Unquote semantics for "..", '..' and raw `..`. */
 static bool unquote(parser *p, const query_token *t, const char **out, size_t *outlen)
@@ -270,7 +248,7 @@ static bool unquote(parser *p, const query_token *t, const char **out, size_t *o
                 if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
                     goto bad;
                 i += digits;
-                k += utf8_put(o + k, cp); /* \uXXXX (6 bytes) encodes in <= 4 */
+                k += utf8_encode(o + k, cp); /* \uXXXX (6 bytes) encodes in <= 4 */
                 break;
             }
             default:

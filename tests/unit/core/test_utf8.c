@@ -38,9 +38,32 @@ static void test_invalid(void)
     CHECK(!V("01234567\xc3\x28"));
 }
 
+/* utf8_encode: the boundary code points encode to valid UTF-8 of the
+ * right length, and a few known byte sequences. */
+static void test_encode(void)
+{
+    static const struct {
+        uint32_t cp;
+        size_t n;
+    } cases[] = {{0, 1},      {0x7F, 1},    {0x80, 2},     {0x7FF, 2},      {0x800, 3},
+                 {0xFFFF, 3}, {0x10000, 4}, {0x10FFFF, 4}, {0xD7FF, 3}, {0xE000, 3}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char b[4];
+        size_t n = utf8_encode(b, cases[i].cp);
+        CHECK_EQ_INT(n, cases[i].n);
+        CHECK(utf8_valid(b, n));
+    }
+    char b[4];
+    CHECK_EQ_INT(utf8_encode(b, 0xE9), 2);
+    CHECK(memcmp(b, "\xC3\xA9", 2) == 0);
+    CHECK_EQ_INT(utf8_encode(b, 0x1F600), 4);
+    CHECK(memcmp(b, "\xF0\x9F\x98\x80", 4) == 0);
+}
+
 int main(void)
 {
     RUN(test_valid);
     RUN(test_invalid);
+    RUN(test_encode);
     return TEST_DONE();
 }
