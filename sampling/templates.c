@@ -133,8 +133,26 @@ static inline uint64_t tok_hash(const char *p, size_t n)
         p += 8;
         n -= 8;
     }
+    /* the tail as a little-endian word, in fixed-size loads: a memcpy of a
+     * variable length is a call and a store-forwarding stall */
     uint64_t w = 0;
-    memcpy(&w, p, n);
+    unsigned sh = 0;
+    if (n & 4) {
+        uint32_t x;
+        memcpy(&x, p, 4);
+        w = x;
+        p += 4;
+        sh = 32;
+    }
+    if (n & 2) {
+        uint16_t x;
+        memcpy(&x, p, 2);
+        w |= (uint64_t)x << sh;
+        p += 2;
+        sh += 16;
+    }
+    if (n & 1)
+        w |= (uint64_t)(unsigned char)*p << sh;
     h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
     return h ^ (h >> 29);
 }
@@ -894,6 +912,105 @@ sonde_status sampling_miner_add(sampling_miner *m, const char *line, size_t len,
     res->template_text = c->text;
     res->template_len = c->text_len;
     res->count = c->count;
+    return SONDE_OK;
+}
+
+/* ---- put: a template from its text ------------------------------------------ */
+
+/* Splits a template's text into m->toks as tokenize() splits a masked line,
+ * with one difference: a run of equal variable tokens stays a run. A line's
+ * run ("blk_<*> blk_<*>") is one token before it reaches a template, so such
+ * a run in a template's text comes from merges ("a b" -> "<*> <*>") and each
+ * of its tokens stands for one token of the lines. */
+static uint32_t tokenize_template(sampling_miner *m, const char *s, size_t len)
+{
+    uint32_t n = 0, max = m->cfg.max_tokens;
+    size_t i = 0;
+    while (i < len) {
+        size_t sep_b = i;
+        while (i < len && is_blank((unsigned char)s[i]))
+            i++;
+        if (i >= len)
+            break;
+        size_t b = i;
+        if (n + 1 == max) {
+            /* the last slot takes the rest, as a line's does */
+            i = len;
+            while (i > b && is_blank((unsigned char)s[i - 1]))
+                i--;
+        } else {
+            while (i < len && !is_blank((unsigned char)s[i]))
+                i++;
+        }
+        ltok *t = &m->toks[n++];
+        t->p = s + b;
+        t->len = (uint32_t)(i - b);
+        t->sep = (uint32_t)(b - sep_b);
+        t->h = tok_hash(t->p, t->len);
+        t->wild = t->len == WILD_LEN && memcmp(t->p, SAMPLING_WILDCARD, WILD_LEN) == 0;
+        t->var = memchr(t->p, '<', t->len) != NULL;
+        if (i >= len)
+            break;
+    }
+    return n;
+}
+
+sonde_status sampling_miner_put(sampling_miner *m, uint64_t id, const char *text, size_t len,
+                                uint64_t count)
+{
+    /* a template's text is a masked line: at most 3 bytes per line byte */
+    if (id == 0 || id == UINT64_MAX || !text || len > (size_t)m->cfg.max_line_len * 3)
+        return SONDE_ERR_INVALID;
+    state *s = &m->st;
+    ltok *t = m->toks;
+    uint32_t n = tokenize_template(m, text, len);
+    if (n == 0)
+        return SONDE_ERR_INVALID; /* empty or blank */
+    cluster *old = idmap_get(&s->ids, id);
+    if (!old && idmap_reserve(&s->ids) != 0)
+        return SONDE_ERR_NOMEM;
+    cluster *c = cluster_new(m, t, n);
+    if (!c)
+        return SONDE_ERR_NOMEM;
+    if (!old && s->n >= m->cfg.max_templates && s->lru_tail)
+        state_evict(s, s->lru_tail, NULL);
+    /* the path a line of this template creates: a token holding a variable
+     * keys the <*> child, a word its own child while the node has room */
+    uint32_t pw;
+    node *l = tree_insert_path(m, t, n, &pw);
+    if (l && l->ncl >= m->cfg.max_leaf_templates && !(old && old->leaf == l)) {
+        cluster *victim = l->cl[0];
+        for (uint32_t i = 1; i < l->ncl; i++)
+            if (l->cl[i]->last_used < victim->last_used)
+                victim = l->cl[i];
+        state_evict(s, victim, l);
+    }
+    if (!l || leaf_add(l, c) != 0) {
+        if (l)
+            node_prune(l);
+        cluster_free(c);
+        return SONDE_ERR_NOMEM; /* the old template, if any, is untouched */
+    }
+    if (old) {
+        /* c is in l already, so pruning the old leaf cannot remove l */
+        node *ol = old->leaf;
+        leaf_remove(old);
+        if (ol != l)
+            node_prune(ol);
+        lru_unlink(s, old);
+        idmap_del(&s->ids, id);
+        cluster_free(old);
+        s->n--;
+    }
+    c->path_wild = pw;
+    c->id = id;
+    c->count = count;
+    c->last_used = ++s->tick;
+    idmap_put(&s->ids, c);
+    s->n++;
+    lru_push_front(s, c);
+    if (s->next_id <= id)
+        s->next_id = id + 1;
     return SONDE_OK;
 }
 

@@ -94,7 +94,7 @@ sonde_status sampling_miner_create(const sampling_miner_config *cfg, sampling_mi
 void sampling_miner_destroy(sampling_miner *m); /* NULL is a no-op */
 
 /* What adding one line produced. template_text points into the miner and is
- * valid until the next call that changes the miner (add, load, destroy). */
+ * valid until the next call that changes the miner (add, put, load, destroy). */
 typedef struct sampling_add_result {
     uint64_t template_id;
     const char *template_text; /* NUL-terminated; variables print as <*> */
@@ -110,6 +110,37 @@ typedef struct sampling_add_result {
  * evicted to make room). */
 sonde_status sampling_miner_add(sampling_miner *m, const char *line, size_t len,
                                 sampling_add_result *res);
+
+/* Puts a template with a given id and text (as the miner prints it: tokens
+ * separated by blanks, variables as <*>) into the miner, as a restart does
+ * from persisted templates. An existing template with that id is replaced (it
+ * generalised: the new text), else one is created, evicting the least
+ * recently used when full (the miner's, or the leaf's). The next id the miner
+ * hands out becomes at least id + 1. count starts at the given value; the
+ * template becomes the most recently used. The text is copied; leading and
+ * trailing blanks are dropped.
+ *
+ * Routing: the template goes where the lines that made it are routed: the
+ * level of its token count (tokens past max_tokens fold into the last, as a
+ * line's do), then one level per leading token: a token holding a variable
+ * ("<*>", "blk_<*>") to the <*> child, a word to its own child while the node
+ * has room for one. So putting every template of one miner, in id order
+ * (sampling_miner_foreach), into a fresh miner with the same configuration
+ * makes the same lines map to the same ids the first miner would give them
+ * now (all lines of the LogHub-2k sets). That is not always the id a line got
+ * when first added: a line that joined a template early may match a later
+ * one better, with or without a restart. Runs of <*> in the text are kept
+ * token for token (they come from merges; a line's own runs were collapsed
+ * before tokenising).
+ *
+ * Limits: the blank-line template (text "") cannot be put, and a word that
+ * went to a full node's <*> child in the first miner may get its own child
+ * here. Call from the miner's thread, between adds. Errors:
+ * SONDE_ERR_INVALID for id 0 or UINT64_MAX, an empty or blank text or one
+ * longer than 3 * max_line_len (no masked line is); SONDE_ERR_NOMEM (the
+ * miner is unchanged, save a template evicted to make room). */
+sonde_status sampling_miner_put(sampling_miner *m, uint64_t id, const char *text, size_t len,
+                                uint64_t count);
 
 /* Template by id: text and count through the out-parameters (either may be
  * NULL). SONDE_ERR_NOT_FOUND when the id is unknown or was evicted. */

@@ -285,6 +285,11 @@ static inline int is_digit(unsigned char c)
     return (unsigned)(c - '0') < 10u;
 }
 
+static inline int is_hex(unsigned char c)
+{
+    return is_digit(c) || (unsigned)((c | 32) - 'a') < 6u;
+}
+
 static inline int is_alnum(unsigned char c)
 {
     return is_alpha(c) || is_digit(c);
@@ -300,6 +305,33 @@ static inline size_t try_at(sampling_masker *mk, void *code, const char *in, siz
         return 0;
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
     return ov[0] == p && ov[1] > p && ov[1] <= len ? ov[1] : 0;
+}
+
+/* Whether a mask of the plain set (the run has no follower) can match at a
+ * guarded run byte p; 0 is sure. Of those masks only uuid and hexid (six or
+ * more hex digits), ctime (a day or month name) start on a letter, only
+ * number starts on a sign (before a digit), none on '_', '.', '$' or '?'. */
+static int plain_may_start(const unsigned char *u, size_t p, size_t len)
+{
+    unsigned char c = u[p];
+    if (is_digit(c))
+        return 1;
+    if (c == '-' || c == '+')
+        return p + 1 < len && is_digit(u[p + 1]);
+    if (!is_alpha(c))
+        return 0;
+    size_t h = p;
+    while (h < len && h - p < 6 && is_hex(u[h]))
+        h++;
+    if (h - p >= 6)
+        return 1;
+    if (len - p < 3)
+        return 0;
+    static const char names[] = "MonTueWedThuFriSatSunJanFebMarAprMayJunJulAugSepOctNovDec";
+    for (size_t i = 0; i + 3 <= sizeof names - 1; i += 3)
+        if (names[i] == c && names[i + 1] == u[p + 1] && names[i + 2] == u[p + 2])
+            return 1;
+    return 0;
 }
 
 static size_t apply_prefiltered(sampling_masker *mk, const char *in, size_t len, char *out)
@@ -344,7 +376,19 @@ static size_t apply_prefiltered(sampling_masker *mk, const char *in, size_t len,
                         break;
                     }
                 }
-                if (guard || (is_digit(u[p]) && is_alpha(u[p - 1]))) {
+                if (!guard) {
+                    /* a digit glued to a letter: only idnum, which starts
+                     * without the guard, can match here */
+                    if (is_digit(u[p]) && is_alpha(u[p - 1])) {
+                        size_t q = p + 1;
+                        while (q < len && is_digit(u[q]))
+                            q++;
+                        if (q - p >= 2 && (q == len || !is_alnum(u[q]))) {
+                            e = q;
+                            at = p;
+                        }
+                    }
+                } else if (code == mk->anchored || plain_may_start(u, p, len)) {
                     e = try_at(mk, code, in, len, p);
                     at = p;
                 }
