@@ -167,6 +167,8 @@ bool storage_agg_apply_series(agg_shard *sh, const char *tenant, size_t tlen, ui
             /* a cumulative stream (re)started after our last sample: its
              * zero at the start time makes the reset visible */
             append_sample(sh, ser, start, 0.0, &c);
+        if (meta && meta->bump && ser->max_ts != INT64_MIN && ts <= ser->max_ts)
+            ts = ser->max_ts + 1;
         if (meta && meta->delta && (ser->max_ts == INT64_MIN || ts > ser->max_ts))
             v = apply_delta(ser, v);
         append_sample(sh, ser, ts, v, &c);

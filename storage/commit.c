@@ -10,7 +10,10 @@
  * every done callback, then hand each new batch to all aggregator shards
  * (one reference per shard). Row batches (traces, logs: rows.c) put their
  * rows and id in the same WriteBatch but take no sequence and no payload;
- * after the callback they are destroyed, never dispatched.
+ * after the callback they are destroyed, never dispatched. The exception is a
+ * logs batch carrying per-template line counts (storage_batch_set_counts):
+ * its counts payload is logged under a sequence as STORAGE_BATCH_LOG_COUNTS_V1
+ * in the same WriteBatch as its rows, and it is dispatched like metrics.
  *
  * Batch value in `batches`: kind u8, tenant_len u8, tenant, id[16],
  * commit_ms BE8, payload.
@@ -77,6 +80,32 @@ void storage_batch_set_meta(storage_batch *b, const storage_series_meta *meta)
         b->meta = meta;
 }
 
+sonde_status storage_batch_set_counts(storage_batch *b, const void *payload, size_t len,
+                                      arena *decoded /* owned */, sonde_series *series,
+                                      size_t nseries, const storage_series_meta *meta)
+{
+    if (!b || b->kind != STORAGE_BATCH_OTLP_LOGS_V1 || b->payload_owned || b->decoded ||
+        (len && !payload)) {
+        arena_destroy(decoded);
+        return SONDE_ERR_INVALID;
+    }
+    void *p = malloc(len ? len : 1);
+    if (!p) {
+        arena_destroy(decoded);
+        return SONDE_ERR_NOMEM;
+    }
+    if (len)
+        memcpy(p, payload, len);
+    b->payload = p;
+    b->payload_len = len;
+    b->payload_owned = true;
+    b->decoded = decoded;
+    b->series = series;
+    b->nseries = nseries;
+    b->meta = meta;
+    return SONDE_OK;
+}
+
 void storage_batch_set_release(storage_batch *b, void (*fn)(void *ctx), void *ctx)
 {
     if (!b)
@@ -95,6 +124,8 @@ void storage_batch_destroy(storage_batch *b)
     void *rctx = b->release_ctx;
     arena_destroy(b->decoded);
     storage_rows_fini(&b->rows);
+    if (b->payload_owned)
+        free(b->payload);
     free(b);
     if (release)
         release(rctx);
@@ -175,7 +206,9 @@ static void commit_group(storage *st, storage_batch **g, size_t n, bool *dup,
              * (which reads wait for) never has to pass it */
             b->commit_ms = now_ms;
             storage_rows_put(st, wb, b);
-            continue;
+            if (b->nseries == 0)
+                continue;
+            /* a logs batch with line counts: they are logged (and replayed) like metrics */
         }
         logged++;
         b->seq = st->next_seq++;
@@ -183,7 +216,8 @@ static void commit_group(storage *st, storage_batch **g, size_t n, bool *dup,
         uint8_t key[8], hdr[2 + STORAGE_TENANT_MAX + STORAGE_BATCH_ID_LEN + 8];
         storage_key_put_be64(key, b->seq);
         size_t h = 0;
-        hdr[h++] = (uint8_t)b->kind;
+        hdr[h++] = (uint8_t)(b->kind == STORAGE_BATCH_OTLP_LOGS_V1 ? STORAGE_BATCH_LOG_COUNTS_V1
+                                                                    : b->kind);
         hdr[h++] = b->tlen;
         memcpy(hdr + h, b->tenant, b->tlen);
         h += b->tlen;
@@ -229,8 +263,8 @@ static void commit_group(storage *st, storage_batch **g, size_t n, bool *dup,
     atomic_fetch_add(&st->m_committed, fresh);
     atomic_fetch_add(&st->m_duplicate, n - fresh);
     for (size_t i = 0; i < n; i++) {
-        /* row batches are fully stored: nothing for the aggregator */
-        if (dup[i] || storage_kind_has_rows(g[i]->kind))
+        /* row batches are fully stored: nothing for the aggregator but a logs batch's counts */
+        if (dup[i] || (storage_kind_has_rows(g[i]->kind) && g[i]->nseries == 0))
             storage_batch_destroy(g[i]);
         else
             storage_agg_dispatch(st, g[i]);

@@ -124,3 +124,12 @@ size_t storage_key_log(uint8_t *out, const char *tenant, size_t tlen, uint32_t d
     memcpy(out + n + 20, seq, STORAGE_LOG_SEQ_LEN);
     return n + 20 + STORAGE_LOG_SEQ_LEN;
 }
+
+size_t storage_key_template(uint8_t *out, const char *tenant, size_t tlen, uint64_t id,
+                            uint32_t version)
+{
+    size_t n = key_tenant(out, tenant, tlen);
+    storage_key_put_be64(out + n, id);
+    storage_key_put_be32(out + n + 8, version);
+    return n + 12;
+}

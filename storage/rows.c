@@ -47,16 +47,19 @@ static sonde_status rows_reserve(storage_rows *r)
 }
 
 static sonde_status rows_append(storage_rows *r, const uint8_t *id, size_t idlen, int64_t ts,
-                                const void *value, size_t len)
+                                const void *hdr, size_t hlen, const void *value, size_t len)
 {
     sonde_status s = rows_reserve(r);
     if (s != SONDE_OK)
         return s;
-    void *v = arena_alloc(r->a, len);
+    uint8_t *v = arena_alloc(r->a, hlen + len);
     if (!v)
         return SONDE_ERR_NOMEM;
+    if (hlen)
+        memcpy(v, hdr, hlen);
     if (len)
-        memcpy(v, value, len);
+        memcpy(v + hlen, value, len);
+    len += hlen;
     storage_row *row = &r->rows[r->n];
     memset(row->id, 0, sizeof row->id);
     memcpy(row->id, id, idlen);
@@ -76,7 +79,7 @@ sonde_status storage_batch_add_span(storage_batch *b, const uint8_t trace_id[16]
     uint8_t id[24];
     memcpy(id, trace_id, 16);
     memcpy(id + 16, span_id, 8);
-    return rows_append(&b->rows, id, sizeof id, start_ns, value, len);
+    return rows_append(&b->rows, id, sizeof id, start_ns, NULL, 0, value, len);
 }
 
 /* Finds or adds the stream in the batch's table; the table is open addressing by id. */
@@ -127,7 +130,15 @@ static sonde_status rows_stream(storage_rows *r, uint64_t id, const sonde_label 
 sonde_status storage_batch_add_log(storage_batch *b, const sonde_label *stream, uint32_t nlabels,
                                    int64_t ts_ns, const void *value, size_t len)
 {
-    if (!b || b->kind != STORAGE_BATCH_OTLP_LOGS_V1 || (nlabels && !stream) || (len && !value))
+    return storage_batch_add_log_hdr(b, stream, nlabels, ts_ns, NULL, 0, value, len);
+}
+
+sonde_status storage_batch_add_log_hdr(storage_batch *b, const sonde_label *stream,
+                                       uint32_t nlabels, int64_t ts_ns, const void *hdr,
+                                       size_t hlen, const void *value, size_t len)
+{
+    if (!b || b->kind != STORAGE_BATCH_OTLP_LOGS_V1 || (nlabels && !stream) || (len && !value) ||
+        (hlen && !hdr))
         return SONDE_ERR_INVALID;
     if (b->rows.n >= UINT32_MAX) /* the row index is 4 bytes of the key */
         return SONDE_ERR_LIMIT;
@@ -151,7 +162,33 @@ sonde_status storage_batch_add_log(storage_batch *b, const sonde_label *stream, 
         return s;
     uint8_t id[8];
     storage_key_put_be64(id, sid);
-    return rows_append(&b->rows, id, sizeof id, ts_ns, value, len);
+    return rows_append(&b->rows, id, sizeof id, ts_ns, hdr, hlen, value, len);
+}
+
+sonde_status storage_batch_add_template(storage_batch *b, uint64_t template_id, uint32_t version,
+                                        const char *text, size_t len)
+{
+    if (!b || b->kind != STORAGE_BATCH_OTLP_LOGS_V1 || template_id == 0 || (len && !text))
+        return SONDE_ERR_INVALID;
+    storage_rows *r = &b->rows;
+    if (!r->a && !(r->a = arena_create(ROWS_ARENA_BLOCK, 0)))
+        return SONDE_ERR_NOMEM;
+    if (r->ntmpls == r->tcap) {
+        size_t nc = r->tcap ? r->tcap * 2 : 16;
+        storage_tmpl *nt = arena_realloc(r->a, r->tmpls, r->tcap * sizeof *nt, nc * sizeof *nt);
+        if (!nt)
+            return SONDE_ERR_NOMEM;
+        r->tmpls = nt;
+        r->tcap = nc;
+    }
+    char *t = arena_alloc(r->a, len + 1);
+    if (!t)
+        return SONDE_ERR_NOMEM;
+    if (len)
+        memcpy(t, text, len);
+    t[len] = 0;
+    r->tmpls[r->ntmpls++] = (storage_tmpl){template_id, version, t, len};
+    return SONDE_OK;
 }
 
 size_t storage_batch_rows(const storage_batch *b)
@@ -210,6 +247,12 @@ static void put_logs(storage *st, rocksdb_writebatch_t *wb, const storage_batch 
         size_t kl = storage_key_series(key, b->tenant, b->tlen, s->id);
         rocksdb_writebatch_put_cf(wb, st->cf[CF_LOG_STREAMS], (const char *)key, kl, s->enc,
                                   s->len);
+    }
+    for (size_t i = 0; i < b->rows.ntmpls; i++) {
+        const storage_tmpl *t = &b->rows.tmpls[i];
+        size_t kl = storage_key_template(key, b->tenant, b->tlen, t->id, t->version);
+        rocksdb_writebatch_put_cf(wb, st->cf[CF_TEMPLATES], (const char *)key, kl, t->text,
+                                  t->len);
     }
 }
 
@@ -346,4 +389,78 @@ sonde_status storage_trace_read(storage *st, const char *tenant, const uint8_t t
     *lens = o.lens;
     *n = o.n;
     return SONDE_OK;
+}
+
+/* ---- templates ---- */
+
+sonde_status storage_templates_scan(storage *st, storage_template_fn fn, void *ctx)
+{
+    if (!st || !fn)
+        return SONDE_ERR_INVALID;
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, ro, st->cf[CF_TEMPLATES]);
+    char tenant[STORAGE_TENANT_MAX + 1];
+    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        const char *v = rocksdb_iter_value(it, &vl);
+        const uint8_t *z = kl > 12 ? memchr(k, 0, kl - 12) : NULL;
+        if (!z || z == k || (size_t)(z - k) > STORAGE_TENANT_MAX || kl != (size_t)(z - k) + 13)
+            continue; /* not a template key */
+        size_t tl = (size_t)(z - k);
+        memcpy(tenant, k, tl);
+        tenant[tl] = 0;
+        if (!fn(ctx, tenant, storage_key_get_be64(z + 1), storage_key_get_be32(z + 9), v, vl))
+            break;
+    }
+    sonde_status s = iter_status(it, "templates");
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return s;
+}
+
+sonde_status storage_template_get(storage *st, const char *tenant, uint64_t template_id,
+                                  uint32_t version, arena *a, const char **text, size_t *len,
+                                  uint32_t *version_out)
+{
+    size_t tlen = tenant ? strlen(tenant) : 0;
+    if (!st || tlen == 0 || tlen > STORAGE_TENANT_MAX || template_id == 0)
+        return SONDE_ERR_INVALID;
+    uint8_t key[STORAGE_ROW_KEY_MAX];
+    size_t kl = storage_key_template(key, tenant, tlen, template_id, version);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, ro, st->cf[CF_TEMPLATES]);
+    /* the version asked for, or (UINT32_MAX) the last one: both are the last key <= key */
+    rocksdb_iter_seek_for_prev(it, (const char *)key, kl);
+    sonde_status s = SONDE_ERR_NOT_FOUND;
+    if (rocksdb_iter_valid(it)) {
+        size_t l, vl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &l);
+        uint32_t ver = l == kl ? storage_key_get_be32(k + kl - 4) : 0;
+        if (l == kl && memcmp(k, key, kl - 4) == 0 &&
+            (version == UINT32_MAX || ver == version)) {
+            const char *v = rocksdb_iter_value(it, &vl);
+            char *c = arena_alloc(a, vl + 1);
+            if (!c) {
+                s = rows_arena_status(a);
+            } else {
+                if (vl)
+                    memcpy(c, v, vl);
+                c[vl] = 0;
+                *text = c;
+                *len = vl;
+                if (version_out)
+                    *version_out = ver;
+                s = SONDE_OK;
+            }
+        }
+    }
+    if (s == SONDE_ERR_NOT_FOUND) {
+        sonde_status e = iter_status(it, "template");
+        if (e != SONDE_OK)
+            s = e;
+    }
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return s;
 }

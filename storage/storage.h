@@ -37,7 +37,11 @@ typedef enum storage_batch_kind {
     /* Row kinds (see "spans and log records" below): the payload only seeds the batch id (it is
      * hashed, not copied nor logged); the rows added to the batch are the durable form. */
     STORAGE_BATCH_OTLP_TRACES_V1 = 3, /* payload: ExportTraceServiceRequest protobuf (for the id) */
-    STORAGE_BATCH_OTLP_LOGS_V1 = 4,   /* payload: ExportLogsServiceRequest protobuf (for the id) */
+    STORAGE_BATCH_OTLP_LOGS_V1 = 4,   /* payload: the request body as received (for the id) */
+    /* Logged form of the per-template line counts a logs batch carries (storage_batch_set_counts):
+     * the payload is the caller's encoding of those series, decoded again by the decode fn at
+     * replay, like metrics. Never created by callers directly. */
+    STORAGE_BATCH_LOG_COUNTS_V1 = 5,
 } storage_batch_kind;
 
 /* Per-series extras of an OTLP metrics batch, aligned with its series.
@@ -54,6 +58,10 @@ typedef enum storage_batch_kind {
 typedef struct storage_series_meta {
     bool delta;
     const int64_t *start_ms;
+    /* bump: a sample at or before the series' last timestamp moves to 1 ms after it instead of
+     *   being dropped as out of order (counts derived from log lines, whose times are not in
+     *   order across batches; with delta they still add up exactly). */
+    bool bump;
 } storage_series_meta;
 
 /* Decodes a logged payload again during replay (storage does not know the
@@ -157,6 +165,40 @@ sonde_status storage_batch_add_span(storage_batch *b, const uint8_t trace_id[16]
  * they are copied, and put (idempotently, once per batch) in log_streams. */
 sonde_status storage_batch_add_log(storage_batch *b, const sonde_label *stream, uint32_t nlabels,
                                    int64_t ts_ns, const void *value, size_t len);
+/* The same with the value stored as hdr followed by value (one copy, no concatenation by the
+ * caller). */
+sonde_status storage_batch_add_log_hdr(storage_batch *b, const sonde_label *stream,
+                                       uint32_t nlabels, int64_t ts_ns, const void *hdr,
+                                       size_t hlen, const void *value, size_t len);
+/* Adds a template version (kind STORAGE_BATCH_OTLP_LOGS_V1), written to the `templates` family
+ * in the same WriteBatch as the rows that refer to it:
+ *   templates    tenant '\0' template_id BE8 version BE4                     -> text
+ * A put is idempotent (same key, same text). SONDE_ERR_INVALID, SONDE_ERR_NOMEM. */
+sonde_status storage_batch_add_template(storage_batch *b, uint64_t template_id, uint32_t version,
+                                        const char *text, size_t len);
+/* Attaches per-template line counts to a logs batch (kind STORAGE_BATCH_OTLP_LOGS_V1) that has
+ * not been submitted: series (sample values are increments; meta per series, typically delta
+ * and bump) in the decoded arena (owned), and payload, their encoding, copied. The committer
+ * writes the rows and logs the payload (as STORAGE_BATCH_LOG_COUNTS_V1) in one WriteBatch, then
+ * hands the series to the aggregator; replay decodes the payload with the decode fn. So the
+ * counts are exactly as durable and as deduplicated as the rows. SONDE_ERR_INVALID (wrong kind,
+ * already attached; decoded is freed), SONDE_ERR_NOMEM (decoded is freed). */
+sonde_status storage_batch_set_counts(storage_batch *b, const void *payload, size_t len,
+                                      arena *decoded /* owned */, sonde_series *series,
+                                      size_t nseries, const storage_series_meta *meta);
+
+/* Every stored template version of every tenant, in key order (tenant, id, version), to fn
+ * until it returns false: for rebuilding the miners at start-up. SONDE_ERR_STORAGE. */
+typedef bool (*storage_template_fn)(void *ctx, const char *tenant, uint64_t template_id,
+                                    uint32_t version, const char *text, size_t len);
+sonde_status storage_templates_scan(storage *st, storage_template_fn fn, void *ctx);
+/* One template version (version UINT32_MAX: the latest stored one), copied into the arena,
+ * NUL-terminated; *version_out (may be NULL) gets the version found. SONDE_ERR_NOT_FOUND,
+ * SONDE_ERR_NOMEM / SONDE_ERR_LIMIT (arena), SONDE_ERR_INVALID, SONDE_ERR_STORAGE. */
+sonde_status storage_template_get(storage *st, const char *tenant, uint64_t template_id,
+                                  uint32_t version, arena *a, const char **text, size_t *len,
+                                  uint32_t *version_out);
+
 /* Number of rows added to a batch (spans or log records), and the bytes the batch holds for
  * them (values, keys' material, stream labels: for in-flight memory accounting; the caller may
  * free its request arena once the rows are added, as they are copies). */

@@ -57,6 +57,8 @@ size_t storage_key_span(uint8_t *out, const char *tenant, size_t tlen, uint32_t 
 size_t storage_key_trace_index(uint8_t *out, const char *tenant, size_t tlen,
                                const uint8_t *trace_id, uint32_t day);
 /* tenant '\0' day BE4 stream_id BE8 ts BE8 (flipped) seq[12]; returns tlen + 33. */
+size_t storage_key_template(uint8_t *out, const char *tenant, size_t tlen, uint64_t id,
+                            uint32_t version);
 size_t storage_key_log(uint8_t *out, const char *tenant, size_t tlen, uint32_t day,
                        uint64_t stream_id, int64_t ts, const uint8_t *seq);
 #define STORAGE_ROW_KEY_MAX (STORAGE_TENANT_MAX + 33)
@@ -148,8 +150,18 @@ typedef struct storage_stream {
     size_t len;
 } storage_stream;
 
+/* A template version to store with a logs batch (rows arena). */
+typedef struct storage_tmpl {
+    uint64_t id;
+    uint32_t version;
+    const char *text;
+    size_t len;
+} storage_tmpl;
+
 typedef struct storage_rows {
-    arena *a; /* rows, values, streams */
+    arena *a; /* rows, values, streams, templates */
+    storage_tmpl *tmpls;
+    size_t ntmpls, tcap;
     storage_row *rows;
     size_t n, cap;
     storage_stream **streams; /* open addressing by id, cap a power of two (0: none yet) */
@@ -170,6 +182,7 @@ struct storage_batch {
     uint8_t id[STORAGE_BATCH_ID_LEN];
     void *payload;
     size_t payload_len;
+    bool payload_owned; /* a row batch's counts payload (storage_batch_set_counts): malloc'd */
     arena *decoded;
     sonde_series *series;
     const storage_series_meta *meta; /* NULL, or per series (storage_batch_set_meta) */
@@ -323,6 +336,7 @@ enum {
     CF_TRACE_INDEX,
     CF_LOGS,
     CF_LOG_STREAMS,
+    CF_TEMPLATES,
     CF_COUNT
 };
 

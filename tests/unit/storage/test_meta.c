@@ -166,7 +166,7 @@ static void test_start_zero(void)
     int64_t starts[] = {2000, 2000, 25000, 0, 5000};
     for (int i = 0; i < 5; i++)
         s.samples[i].value = vals[i];
-    storage_series_meta m = {false, starts};
+    storage_series_meta m = {.delta = false, .start_ms = starts};
     char *payload;
     size_t len = payload_encode(&s, 1, &payload);
     storage_batch *b = storage_batch_create("t", STORAGE_BATCH_REMOTE_WRITE_V1, payload, len, a,
