@@ -44,6 +44,10 @@ enum {
     OPT_LOGS_MAX_STREAMS,
     OPT_LOGS_MAX_LINE,
     OPT_LOGS_MAX_LABELS,
+    OPT_LOGS_SAMPLING,
+    OPT_LOGS_SAMPLING_RATE,
+    OPT_LOGS_SAMPLING_THROUGHPUT,
+    OPT_LOGS_SAMPLING_INTERVAL,
     OPT_LOG_LEVEL,
     OPT_VERSION,
     OPT_HELP,
@@ -75,6 +79,10 @@ static const struct option cli_options[] = {
     {"logs.max-streams", required_argument, NULL, OPT_LOGS_MAX_STREAMS},
     {"logs.max-line-size", required_argument, NULL, OPT_LOGS_MAX_LINE},
     {"logs.max-labels", required_argument, NULL, OPT_LOGS_MAX_LABELS},
+    {"logs.sampling", no_argument, NULL, OPT_LOGS_SAMPLING},
+    {"logs.sampling.goal-rate", required_argument, NULL, OPT_LOGS_SAMPLING_RATE},
+    {"logs.sampling.goal-throughput", required_argument, NULL, OPT_LOGS_SAMPLING_THROUGHPUT},
+    {"logs.sampling.interval", required_argument, NULL, OPT_LOGS_SAMPLING_INTERVAL},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
@@ -101,6 +109,8 @@ void ingest_config_defaults(ingest_config *cfg)
     cfg->logs_max_streams = 5000;
     cfg->logs_max_line = 256ull << 10;
     cfg->logs_max_labels = 15;
+    cfg->logs_sampling_goal_rate = 10;
+    cfg->logs_sampling_interval_ms = 15000;
     cfg->level = LOG_INFO;
 }
 
@@ -157,6 +167,12 @@ void ingest_config_usage(FILE *out, const char *argv0)
         "  --logs.max-streams N       active log streams per tenant; 0: no limit (default 5000)\n"
         "  --logs.max-line-size BYTES longest log line accepted (default 256KiB)\n"
         "  --logs.max-labels N        labels per log stream (default 15)\n"
+        "  --logs.sampling            dynamic log sampling: per stream, frequent templates are\n"
+        "                             sampled, rare ones and warn+ lines always kept; counts\n"
+        "                             stay exact (default off)\n"
+        "  --logs.sampling.goal-rate N  keep about 1 in N lines of a stream (default 10)\n"
+        "  --logs.sampling.goal-throughput N  instead: about N kept lines/s per stream\n"
+        "  --logs.sampling.interval DUR  how often sample rates adapt (default 15s)\n"
         "  --log-level LEVEL          debug, info, warn or error (default info)\n"
         "  --version                  print the version and exit\n"
         "  --help                     print this help and exit\n",
@@ -366,6 +382,21 @@ ingest_cli_result ingest_config_parse(ingest_config *cfg, int argc, char **argv,
             break;
         case OPT_LOGS_MAX_LABELS:
             ok = cli_count(v, 1024, &cfg->logs_max_labels);
+            break;
+        case OPT_LOGS_SAMPLING:
+            cfg->logs_sampling = true;
+            break;
+        case OPT_LOGS_SAMPLING_RATE:
+            ok = parse_u64(v, strlen(v), &cfg->logs_sampling_goal_rate) &&
+                 cfg->logs_sampling_goal_rate >= 1 && cfg->logs_sampling_goal_rate <= 1000000;
+            break;
+        case OPT_LOGS_SAMPLING_THROUGHPUT:
+            ok = parse_u64(v, strlen(v), &cfg->logs_sampling_goal_throughput) &&
+                 cfg->logs_sampling_goal_throughput <= 100000000;
+            break;
+        case OPT_LOGS_SAMPLING_INTERVAL:
+            ok = cli_duration(v, &cfg->logs_sampling_interval_ms, false) &&
+                 cfg->logs_sampling_interval_ms >= 10;
             break;
         case OPT_LOG_LEVEL:
             ok = log_level_parse(v, &cfg->level) == 0;

@@ -51,6 +51,11 @@ typedef struct ingest_config {
     uint64_t logs_max_streams; /* active streams (max_global_streams_per_user); 0: none */
     uint64_t logs_max_line;    /* bytes per line (max_line_size) */
     unsigned logs_max_labels;  /* labels per stream (max_label_names_per_series) */
+    /* dynamic log sampling (sampling/sampler.h), off by default */
+    bool logs_sampling;
+    uint64_t logs_sampling_goal_rate;       /* keep 1 in N lines per stream on average (10) */
+    uint64_t logs_sampling_goal_throughput; /* kept lines/s per stream; 0: use the rate */
+    int64_t logs_sampling_interval_ms;      /* rates recomputed this often (15s) */
     /* OTLP metrics translation */
     bool otlp_keep_names;              /* --otlp.translation=none */
     const char *otlp_promote[64];      /* --otlp.promote-resource-attributes */

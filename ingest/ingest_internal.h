@@ -24,6 +24,7 @@
 #include "core/status.h"
 #include "ingest/config.h"
 #include "ingest/loki/loki.h"
+#include "sampling/logs.h"
 #include "ingest/otlp/otlp.h"
 #include "query/query.h"
 #include "remote_write/remote_write.h"
@@ -59,6 +60,8 @@ typedef struct ingest_ctx {
     ingest_workers *workers;
     ingest_metrics *metrics;
     ingest_limits *limits; /* per-tenant log ingestion limits */
+    sampling_logs *logs;   /* template mining, counts and sampling of log lines */
+    bool logs_cfg_sampling; /* --logs.sampling: levels are detected from lines */
     otlp_translate_config otlp_tc; /* --otlp.translation, --otlp.promote-resource-attributes */
     rw_limits rwl;
     ingest_net **nets;
@@ -102,6 +105,10 @@ typedef struct ingest_req {
      * refused (the others are stored, as Loki does) */
     bool loki;
     const char *loki_msg;
+    /* logs batches: template versions stored with the batch (r->arena), reported to the
+     * pipeline once durable so that later batches need not store them again */
+    const sampling_template_version *log_versions;
+    size_t nlog_versions;
 } ingest_req;
 
 /* ---- request.c ---- */
@@ -159,6 +166,35 @@ void ingest_router_otlp_respond(ingest_req *r);
  * answer becomes a framed message plus grpc-status/grpc-message (trailers,
  * or trailers-only for errors). No-op for other requests; idempotent. */
 void ingest_router_seal(ingest_req *r);
+/* ---- logrows.c (net thread) ---- */
+typedef struct ingest_logrow {
+    const sonde_label *stream; /* canonical, in the request's decode arena */
+    uint32_t nlabels;
+    uint64_t stream_hash;
+    int64_t ts_ns;
+    const uint8_t *value; /* packed ResourceLogs */
+    size_t len;
+    const char *line;
+    size_t line_len;
+    int warn; /* 1 warn level or above, 0 below, -1 unknown (detected from the line) */
+} ingest_logrow;
+
+typedef struct ingest_logrows {
+    arena *a; /* where the row table grows (the request's decode arena) */
+    ingest_logrow *rows;
+    size_t n, cap;
+} ingest_logrows;
+
+sonde_status ingest_logrows_add(ingest_logrows *lr, const sonde_label *stream, uint32_t nlabels,
+                                uint64_t stream_hash, int64_t ts_ns, const uint8_t *value,
+                                size_t len, const char *line, size_t line_len, int warn);
+/* 1 / 0 / -1 from a level-like label (level, detected_level, severity, lvl). */
+int ingest_logrows_level_of(const sonde_label *l, uint32_t n);
+/* Mines, counts and samples the rows into b (a logs batch): kept rows, new template versions,
+ * the counts. *kept: rows stored. SONDE_ERR_NOMEM / SONDE_ERR_LIMIT / SONDE_ERR_INVALID. */
+sonde_status ingest_logrows_fill(ingest_ctx *ctx, ingest_req *r, ingest_logrows *lr,
+                                 storage_batch *b, size_t *kept);
+
 /* ---- router_loki.c (net thread) ---- */
 ingest_route ingest_router_loki_push(ingest_ctx *ctx, ingest_req *r);
 

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "ingest/config.h"
 #include "ingest/http1.h"
 #include "ingest/ingest_internal.h"
@@ -71,6 +72,31 @@ static sonde_status main_replay_otlp_metrics(const otlp_translate_config *tc, co
     return SONDE_OK;
 }
 
+/* Replay of a logs batch's per-template counts: increments, as when acknowledged. */
+static sonde_status main_replay_log_counts(const void *payload, size_t len, arena **decoded,
+                                           sonde_series **series, size_t *nseries,
+                                           const storage_series_meta **meta)
+{
+    arena *a = arena_create(64 * 1024, 0);
+    if (!a)
+        return SONDE_ERR_NOMEM;
+    sonde_status st = sampling_counts_decode(a, payload, len, series, nseries);
+    storage_series_meta *m = NULL;
+    if (st == SONDE_OK && !(m = arena_alloc(a, (*nseries ? *nseries : 1) * sizeof *m)))
+        st = SONDE_ERR_NOMEM;
+    if (st != SONDE_OK) {
+        arena_destroy(a);
+        log_warn("ingest.replay_decode_failed", "kind=log_counts status=%s",
+                 sonde_status_name(st));
+        return st;
+    }
+    for (size_t i = 0; i < *nseries; i++)
+        m[i] = (storage_series_meta){.delta = true, .start_ms = NULL, .bump = true};
+    *meta = m;
+    *decoded = a;
+    return SONDE_OK;
+}
+
 /* storage_decode_fn: replay decodes logged payloads again (remote write and
  * OTLP metrics, the latter with the current --otlp.* translation flags: arg
  * is the otlp_translate_config). */
@@ -80,6 +106,8 @@ static sonde_status main_replay_decode(void *arg, storage_batch_kind kind, const
 {
     if (kind == STORAGE_BATCH_OTLP_METRICS_V1)
         return main_replay_otlp_metrics(arg, payload, len, decoded, series, nseries, meta);
+    if (kind == STORAGE_BATCH_LOG_COUNTS_V1)
+        return main_replay_log_counts(payload, len, decoded, series, nseries, meta);
     if (kind != STORAGE_BATCH_REMOTE_WRITE_V1)
         return SONDE_ERR_UNSUPPORTED;
     /* Logged payloads were validated when they were acknowledged; the live
@@ -102,6 +130,52 @@ static sonde_status main_replay_decode(void *arg, storage_batch_kind kind, const
     *decoded = a;
     *series = res.series;
     *nseries = res.nseries;
+    return SONDE_OK;
+}
+
+static bool main_restore_template(void *arg, const char *tenant, uint64_t id, uint32_t version,
+                                  const char *text, size_t len)
+{
+    size_t *n = ((size_t **)arg)[1];
+    sonde_status s = sampling_logs_restore(((sampling_logs **)arg)[0], tenant, id, version, text,
+                                           len);
+    if (s == SONDE_OK)
+        (*n)++;
+    else
+        log_warn("ingest.template_restore_failed", "tenant=%s id=%llu status=%s", tenant,
+                 (unsigned long long)id, sonde_status_name(s));
+    return true;
+}
+
+/* The log pipeline (template miners, samplers), its miners rebuilt from the stored templates
+ * so that lines keep their template ids across restarts. */
+static sonde_status main_logs_open(const ingest_config *cfg, storage *st, sampling_logs **out,
+                                   char *err, size_t errlen)
+{
+    sampling_logs_config lc;
+    sampling_logs_config_default(&lc);
+    lc.sampling = cfg->logs_sampling;
+    lc.sampler.adjust_interval_ms = cfg->logs_sampling_interval_ms;
+    if (cfg->logs_sampling_goal_throughput) {
+        lc.sampler.goal = SAMPLING_GOAL_THROUGHPUT;
+        lc.sampler.goal_throughput = (double)cfg->logs_sampling_goal_throughput;
+    } else {
+        lc.sampler.goal = SAMPLING_GOAL_RATE;
+        lc.sampler.goal_rate = (double)cfg->logs_sampling_goal_rate;
+    }
+    sonde_status s = sampling_logs_create(&lc, out, err, errlen);
+    if (s != SONDE_OK)
+        return s;
+    size_t n = 0;
+    void *arg[2] = {*out, &n};
+    int64_t t0 = time_mono_ns();
+    s = storage_templates_scan(st, main_restore_template, arg);
+    if (s != SONDE_OK) {
+        snprintf(err, errlen, "cannot read the stored log templates (%s)", sonde_status_name(s));
+        return s;
+    }
+    log_info("ingest.templates_restored", "versions=%zu ms=%lld sampling=%d", n,
+             (long long)((time_mono_ns() - t0) / 1000000), cfg->logs_sampling);
     return SONDE_OK;
 }
 
@@ -148,6 +222,7 @@ int main(int argc, char **argv)
     ingest_workers *workers = NULL;
     ingest_metrics *metrics = NULL;
     ingest_limits *limits = NULL;
+    sampling_logs *logs = NULL;
     ingest_server *srv = NULL;
 
     rw_limits rwl;
@@ -196,6 +271,10 @@ int main(int argc, char **argv)
         log_error("ingest.start_failed", "error=\"out of memory\"");
         goto out;
     }
+    if (main_logs_open(&cfg, st, &logs, err, sizeof err) != SONDE_OK) {
+        log_error("ingest.start_failed", "error=\"%s\"", err);
+        goto out;
+    }
     workers = ingest_workers_create(cfg.query_workers, 1024, qe, err, sizeof err);
     if (!workers) {
         log_error("ingest.start_failed", "error=\"%s\"", err);
@@ -208,6 +287,8 @@ int main(int argc, char **argv)
                       .workers = workers,
                       .metrics = metrics,
                       .limits = limits,
+                      .logs = logs,
+                      .logs_cfg_sampling = cfg.logs_sampling,
                       .otlp_tc = otc,
                       .rwl = rwl};
     int r = ingest_server_start(&ctx, &srv, err, sizeof err);
@@ -239,6 +320,7 @@ out:
     ingest_server_destroy(srv);
     ingest_metrics_destroy(metrics);
     ingest_limits_destroy(limits);
+    sampling_logs_destroy(logs);
     if (rc == 0)
         log_info("ingest.stopped", "clean=1");
     return rc;

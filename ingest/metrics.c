@@ -212,6 +212,7 @@ void ingest_metrics_write(ingest_metrics *m, ingest_ctx *ctx, buf *out)
                (unsigned long long)atomic_load(&ctx->inflight_bytes));
     if (ctx->st)
         storage_metrics_write(ctx->st, out);
+    sampling_logs_metrics_write(ctx->logs, out);
     if (ctx->qe)
         query_metrics_write(ctx->qe, out);
 }

@@ -253,6 +253,8 @@ void ingest_router_finish(ingest_ctx *ctx, ingest_req *r)
     if (!r->async_write)
         return;
     r->async_write = false;
+    if (r->write_status == SONDE_OK && !r->write_duplicate && r->nlog_versions)
+        sampling_logs_persisted(ctx->logs, r->http.tenant, r->log_versions, r->nlog_versions);
     if (r->write_status == SONDE_OK && r->otlp) {
         if (!r->write_duplicate)
             ingest_metrics_otlp(ctx->metrics, r->otlp_sig, r->write_samples, 0);

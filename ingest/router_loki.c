@@ -170,7 +170,7 @@ ingest_route ingest_router_loki_push(ingest_ctx *ctx, ingest_req *r)
         loki_reject(r, 503, "out of memory");
         return INGEST_ROUTE_DONE;
     }
-    size_t kept = 0;
+    ingest_logrows lr = {.a = dec};
     for (size_t i = 0; i < push.nstreams; i++) {
         const loki_stream *ls = &push.streams[i];
         uint64_t sh = series_labels_hash(ls->labels, ls->nlabels);
@@ -185,23 +185,32 @@ ingest_route ingest_router_loki_push(ingest_ctx *ctx, ingest_req *r)
             loki_note_refused(r, refused, sizeof refused, &rused, ls->nentries, why);
             continue;
         }
+        int stream_level = ingest_logrows_level_of(ls->labels, ls->nlabels);
         for (size_t k = 0; k < ls->nentries; k++) {
+            const loki_entry *e = &ls->entries[k];
             uint8_t *val = NULL;
             size_t vlen = 0;
-            st = loki_entry_pack(dec, &ls->entries[k], &val, &vlen);
+            int level = stream_level >= 0 ? stream_level : ingest_logrows_level_of(e->meta, e->nmeta);
+            st = loki_entry_pack(dec, e, &val, &vlen);
             if (st == SONDE_OK)
-                st = storage_batch_add_log(b, ls->labels, ls->nlabels, ls->entries[k].ts_ns, val,
-                                           vlen);
-            if (st != SONDE_OK) {
-                storage_batch_destroy(b);
-                arena_destroy(dec);
-                loki_reject(r, st == SONDE_ERR_INVALID ? 400 : 503,
-                            st == SONDE_ERR_INVALID ? "entry cannot be stored (key size caps)"
-                                                    : "out of memory; retry");
-                return INGEST_ROUTE_DONE;
-            }
-            kept++;
+                st = ingest_logrows_add(&lr, ls->labels, ls->nlabels, sh, e->ts_ns, val, vlen,
+                                        e->line, e->line_len, level);
+            if (st != SONDE_OK)
+                break;
         }
+        if (st != SONDE_OK)
+            break;
+    }
+    size_t kept = 0;
+    if (st == SONDE_OK)
+        st = ingest_logrows_fill(ctx, r, &lr, b, &kept);
+    if (st != SONDE_OK) {
+        storage_batch_destroy(b);
+        arena_destroy(dec);
+        loki_reject(r, st == SONDE_ERR_INVALID ? 400 : 503,
+                    st == SONDE_ERR_INVALID ? "entry cannot be stored (key size caps)"
+                                            : "out of memory; retry");
+        return INGEST_ROUTE_DONE;
     }
     arena_destroy(dec); /* the rows are copies */
     r->loki = true;
@@ -209,7 +218,7 @@ ingest_route ingest_router_loki_push(ingest_ctx *ctx, ingest_req *r)
         ingest_metrics_loki(ctx->metrics, 0, nrefused);
         r->loki_msg = arena_strndup(r->arena, refused, strlen(refused));
     }
-    if (kept == 0) {
+    if (lr.n == 0) { /* nothing accepted (sampled-out lines still carry their counts) */
         storage_batch_destroy(b);
         r->async_write = true; /* answer as if committed: nothing to wait for */
         r->write_status = SONDE_OK;
@@ -217,5 +226,5 @@ ingest_route ingest_router_loki_push(ingest_ctx *ctx, ingest_req *r)
         ingest_router_finish(ctx, r);
         return INGEST_ROUTE_DONE;
     }
-    return ingest_router_store(ctx, r, b, storage_batch_row_bytes(b) + req->body_len, kept);
+    return ingest_router_store(ctx, r, b, storage_batch_row_bytes(b) + req->body_len, lr.n);
 }

@@ -178,6 +178,7 @@ typedef struct otlp_rows {
     uint64_t last_stream;
     bool last_admitted;
     size_t refused; /* records of streams over the limit */
+    ingest_logrows lr; /* logs: the accepted records, for ingest_logrows_fill */
 } otlp_rows;
 
 static sonde_status otlp_span_row(void *ctx, const uint8_t trace_id[16], const uint8_t span_id[8],
@@ -191,7 +192,8 @@ static sonde_status otlp_span_row(void *ctx, const uint8_t trace_id[16], const u
 }
 
 static sonde_status otlp_log_row(void *ctx, const sonde_label *stream, uint32_t nlabels,
-                                 int64_t ts_ns, const uint8_t *value, size_t len)
+                                 int64_t ts_ns, const uint8_t *value, size_t len,
+                                 const otlp_log_info *info)
 {
     otlp_rows *rows = ctx;
     uint64_t h = series_labels_hash(stream, nlabels);
@@ -204,7 +206,13 @@ static sonde_status otlp_log_row(void *ctx, const sonde_label *stream, uint32_t 
         rows->refused++;
         return SONDE_OK;
     }
-    sonde_status st = storage_batch_add_log(rows->b, stream, nlabels, ts_ns, value, len);
+    /* OTLP severity numbers: 13-16 WARN, 17-20 ERROR, 21-24 FATAL */
+    int warn = info->severity_number > 0 ? info->severity_number >= 13
+               : info->severity_text && info->severity_text[0]
+                   ? sampling_level_is_warn(info->severity_text, strlen(info->severity_text))
+                   : -1;
+    sonde_status st = ingest_logrows_add(&rows->lr, stream, nlabels, h, ts_ns, value, len,
+                                         info->line, info->line_len, warn);
     if (st == SONDE_OK)
         rows->n++;
     return st;
@@ -281,7 +289,7 @@ static storage_batch *otlp_rows_batch(ingest_ctx *ctx, ingest_req *r, void *rq, 
         return NULL;
     }
     otlp_rows rows = {.b = b, .limits = ctx->limits, .tenant = r->http.tenant,
-                      .now_ms = time_now_ms()};
+                      .now_ms = time_now_ms(), .lr = {.a = dec}};
     size_t rejected = 0;
     char msg[512] = "";
     if (!traces && !ingest_limits_rate_take(ctx->limits, r->http.tenant, plen, rows.now_ms)) {
@@ -300,6 +308,9 @@ static storage_batch *otlp_rows_batch(ingest_ctx *ctx, ingest_req *r, void *rq, 
         traces ? otlp_traces_split(dec, rq, otlp_span_row, &rows, &rejected, msg, sizeof msg)
                : otlp_logs_split(dec, rq, time_now_ms() * 1000000, otlp_log_row, &rows, &rejected,
                                  msg, sizeof msg);
+    size_t kept = 0;
+    if (!traces && st == SONDE_OK)
+        st = ingest_logrows_fill(ctx, r, &rows.lr, b, &kept);
     arena_destroy(dec); /* the rows are copies */
     if (st != SONDE_OK) {
         storage_batch_destroy(b);
@@ -652,8 +663,8 @@ sonde_status ingest_otlp_meta(arena *a, const otlp_translate_result *res,
     if (!m)
         return SONDE_ERR_NOMEM;
     for (size_t i = 0; i < res->nseries; i++)
-        m[i] = (storage_series_meta){res->delta && res->delta[i],
-                                     res->start_ms ? res->start_ms[i] : NULL};
+        m[i] = (storage_series_meta){.delta = res->delta && res->delta[i],
+                                     .start_ms = res->start_ms ? res->start_ms[i] : NULL};
     *out = m;
     return SONDE_OK;
 }

@@ -318,6 +318,7 @@ typedef struct logql_entry {
     size_t len;
     const sonde_label *meta; /* structured metadata */
     uint32_t nmeta;
+    uint32_t weight; /* lines this one stands for (its sample rate); 0 or 1: itself */
 } logql_entry;
 
 /* Returns false to stop the scan. The entry lives until the callback returns. */
@@ -362,6 +363,7 @@ typedef struct logql_limits {
 
 typedef struct logql_stats {
     uint64_t lines_scanned, bytes_scanned, lines_post_filter, entries_returned;
+    uint64_t lines_sampled; /* scanned lines kept by sampling at a rate above 1 */
 } logql_stats;
 
 typedef struct logql_out_entry {

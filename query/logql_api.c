@@ -28,6 +28,7 @@
 #include "json.h"
 #include "logql.h"
 #include "query.h"
+#include "sampling/logs.h"
 
 #define LOKI_ARENA_CAP ((size_t)1 << 30)
 #define LOKI_MAX_LINES_SCANNED ((size_t)5000000)
@@ -278,14 +279,15 @@ static sonde_status json_stats(buf *b, const logql_stats *st, int64_t exec_ns)
         "\"linesProcessedPerSecond\":%llu,\"totalBytesProcessed\":%llu,"
         "\"totalLinesProcessed\":%llu,\"execTime\":%.6f,\"queueTime\":0,\"subqueries\":0,"
         "\"totalEntriesReturned\":%llu,\"splits\":0,\"shards\":0,"
-        "\"totalPostFilterLines\":%llu,\"totalStructuredMetadataBytesProcessed\":0},"
+        "\"totalPostFilterLines\":%llu,\"totalStructuredMetadataBytesProcessed\":0,"
+        "\"sampledLinesProcessed\":%llu},"
         "\"querier\":{\"store\":{\"chunk\":{\"decompressedBytes\":%llu,"
         "\"decompressedLines\":%llu,\"postFilterLines\":%llu}}}}",
         (unsigned long long)((double)st->bytes_scanned * per),
         (unsigned long long)((double)st->lines_scanned * per),
         (unsigned long long)st->bytes_scanned, (unsigned long long)st->lines_scanned, secs,
         (unsigned long long)st->entries_returned, (unsigned long long)st->lines_post_filter,
-        (unsigned long long)st->bytes_scanned, (unsigned long long)st->lines_scanned,
+        (unsigned long long)st->lines_sampled, (unsigned long long)st->bytes_scanned, (unsigned long long)st->lines_scanned,
         (unsigned long long)st->lines_post_filter);
 }
 
@@ -342,8 +344,10 @@ static sonde_status json_result(buf *b, const logql_result *res, bool instant,
                 s = buf_putc(b, '}');
         }
     }
+    /* sampled: some lines read were kept by dynamic sampling, and metric results count each
+     * of them for the lines it stands for (its stored sample rate) */
     if (s == SONDE_OK)
-        s = buf_puts(b, "],");
+        s = buf_printf(b, "],\"sampled\":%s,", st->lines_sampled ? "true" : "false");
     if (s == SONDE_OK)
         s = json_stats(b, st, exec_ns);
     return s == SONDE_OK ? buf_puts(b, "}}") : s;
@@ -1079,6 +1083,220 @@ static void handle_volume(loki_req *r, bool range)
 
 /* ---- routing ---- */
 
+/* ---- patterns ---- */
+
+/* The per-template counts the log pipeline stores (sampling/logs.h) give each pattern's exact
+ * line count per step, sampled lines included. A count series holds running totals (one
+ * increment per batch), so a step's count is the sum of the increments of the samples in it;
+ * the first increment needs the sample before `start`, looked for up to this far back. */
+#define PATTERNS_HISTORY_NS (INT64_C(7) * 86400 * 1000000000)
+#define PATTERNS_MAX_STEPS 11000
+
+typedef struct pat_group {
+    uint64_t tid;
+    const char *text; /* Loki's form: variables as <_> */
+    size_t len;
+    uint64_t total;
+    uint64_t *steps;
+} pat_group;
+
+static int pat_text_cmp(const void *x, const void *y)
+{
+    const pat_group *a = x, *b = y;
+    if (!a->text || !b->text)
+        return (a->text == NULL) - (b->text == NULL);
+    size_t m = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->text, b->text, m);
+    return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+static int pat_total_cmp(const void *x, const void *y)
+{
+    const pat_group *a = x, *b = y;
+    if (a->total != b->total)
+        return a->total > b->total ? -1 : 1;
+    return pat_text_cmp(x, y);
+}
+
+/* <*> -> <_>, into the arena. */
+static const char *loki_pattern_text(arena *a, const char *t, size_t n, size_t *out_len)
+{
+    char *o = arena_alloc(a, n + 1);
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        o[i] = t[i];
+    for (size_t i = 0; i + 2 < n; i++)
+        if (o[i] == '<' && o[i + 1] == '*' && o[i + 2] == '>')
+            o[i + 1] = '_';
+    o[n] = 0;
+    *out_len = n;
+    return o;
+}
+
+static void handle_patterns(loki_req *r)
+{
+    int64_t start, end, step;
+    logql_matcher *m;
+    size_t nm;
+    if (!range_params(r, &start, &end) || !selector_param(r, "query", &m, &nm))
+        return;
+    if (nm == 0) {
+        loki_error(r, 400, "query is required: a stream selector such as {service_name=\"api\"}");
+        return;
+    }
+    const url_param *sp = param(r, "step");
+    step = (end - start) / 1000;
+    if (step < INT64_C(10) * 1000000000)
+        step = INT64_C(10) * 1000000000;
+    if (sp && sp->val_len && (!parse_step(sp->val, sp->val_len, &step) || step <= 0)) {
+        loki_error(r, 400, "invalid step: cannot parse \"%s\" as a positive duration", sp->val);
+        return;
+    }
+    int64_t nsteps = (end - start) / step + 1;
+    if (nsteps > PATTERNS_MAX_STEPS) {
+        loki_error(r, 400,
+                   "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing "
+                   "the query resolution (?step=XX)");
+        return;
+    }
+    storage_matcher *sm = to_storage(r, m, nm);
+    storage_matcher *all = arena_calloc(r->a, nm + 1, sizeof *all);
+    if (!sm || !all) {
+        status_error(r, SONDE_ERR_NOMEM, NULL);
+        return;
+    }
+    memcpy(all, sm, nm * sizeof *all);
+    static const char metric[] = SAMPLING_LINES_METRIC;
+    all[nm] = (storage_matcher){"__name__", 8, STORAGE_MATCH_EQ, metric, sizeof metric - 1,
+                                NULL, NULL};
+    int64_t from_ms = (start - PATTERNS_HISTORY_NS) / 1000000, to_ms = end / 1000000;
+    storage_series_ref *refs;
+    size_t n;
+    sonde_status s =
+        storage_select(r->st, r->tenant, all, nm + 1, start / 1000000, to_ms, r->a, &refs, &n);
+    storage_reader *rd = NULL;
+    if (s == SONDE_OK)
+        s = storage_reader_create(r->st, r->tenant, &rd);
+    pat_group *g = NULL;
+    size_t ng = 0, gcap = 0;
+    arena *tmp = arena_create(1 << 16, 0);
+    if (!tmp && s == SONDE_OK)
+        s = SONDE_ERR_NOMEM;
+    for (size_t i = 0; i < n && s == SONDE_OK; i++) {
+        const sonde_label *tl = series_labels_get(refs[i].labels, refs[i].nlabels,
+                                                  SAMPLING_TEMPLATE_LABEL,
+                                                  sizeof SAMPLING_TEMPLATE_LABEL - 1);
+        uint64_t tid;
+        if (!tl || !parse_u64(tl->value, tl->value_len, &tid))
+            continue;
+        size_t gi = 0;
+        while (gi < ng && g[gi].tid != tid)
+            gi++;
+        if (gi == ng) {
+            if (ng == gcap) {
+                size_t nc = gcap ? gcap * 2 : 64;
+                pat_group *ngp = arena_realloc(r->a, g, gcap * sizeof *g, nc * sizeof *g);
+                if (!ngp) {
+                    s = SONDE_ERR_NOMEM;
+                    break;
+                }
+                g = ngp;
+                gcap = nc;
+            }
+            g[ng] = (pat_group){.tid = tid};
+            g[ng].steps = arena_calloc(r->a, (size_t)nsteps, sizeof(uint64_t));
+            if (!g[ng].steps) {
+                s = SONDE_ERR_NOMEM;
+                break;
+            }
+            ng++;
+        }
+        arena_reset(tmp);
+        sonde_sample *smp;
+        size_t ns;
+        s = storage_reader_read(rd, refs[i].id, from_ms, to_ms, tmp, &smp, &ns, NULL);
+        double prev = NAN;
+        for (size_t k = 0; k < ns && s == SONDE_OK; k++) {
+            double v = smp[k].value;
+            if (isnan(v))
+                continue;
+            int64_t ts = smp[k].ts_ms * 1000000;
+            double inc = !isnan(prev) && v >= prev ? v - prev : v;
+            prev = v;
+            if (ts < start || ts > end || inc <= 0)
+                continue;
+            uint64_t c = (uint64_t)(inc + 0.5);
+            g[gi].steps[(ts - start) / step] += c;
+            g[gi].total += c;
+        }
+        if (time_mono_ns() - r->t0 > LOKI_TIMEOUT_NS)
+            s = SONDE_ERR_TIMEOUT;
+    }
+    storage_reader_destroy(rd);
+    arena_destroy(tmp);
+    /* template texts (the latest version), then one entry per distinct text */
+    for (size_t i = 0; i < ng && s == SONDE_OK; i++) {
+        const char *t;
+        size_t tl;
+        sonde_status ts = storage_template_get(r->st, r->tenant, g[i].tid, UINT32_MAX, r->a, &t,
+                                               &tl, NULL);
+        if (ts == SONDE_OK) {
+            g[i].text = loki_pattern_text(r->a, t, tl, &g[i].len);
+            if (!g[i].text)
+                s = SONDE_ERR_NOMEM;
+        } else if (ts != SONDE_ERR_NOT_FOUND) {
+            s = ts;
+        }
+    }
+    if (s != SONDE_OK) {
+        status_error(r, s, NULL);
+        return;
+    }
+    if (ng)
+        qsort(g, ng, sizeof *g, pat_text_cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < ng; i++) {
+        if (!g[i].text || g[i].total == 0)
+            continue; /* no text (never stored), or no lines in the range */
+        if (w > 0 && pat_text_cmp(&g[w - 1], &g[i]) == 0) {
+            for (int64_t k = 0; k < nsteps; k++)
+                g[w - 1].steps[k] += g[i].steps[k];
+            g[w - 1].total += g[i].total;
+            continue;
+        }
+        g[w++] = g[i];
+    }
+    if (w)
+        qsort(g, w, sizeof *g, pat_total_cmp);
+    begin_json(r);
+    buf *b = &r->resp->body;
+    s = buf_puts(b, "{\"status\":\"success\",\"data\":[");
+    for (size_t i = 0; i < w && s == SONDE_OK; i++) {
+        s = buf_puts(b, i ? ",{\"pattern\":" : "{\"pattern\":");
+        if (s == SONDE_OK)
+            s = buf_json_str(b, g[i].text, g[i].len);
+        if (s == SONDE_OK)
+            s = buf_puts(b, ",\"samples\":[");
+        bool first = true;
+        for (int64_t k = 0; k < nsteps && s == SONDE_OK; k++) {
+            if (!g[i].steps[k])
+                continue;
+            int64_t t = start + k * step;
+            s = buf_printf(b, "%s[%lld,%llu]", first ? "" : ",",
+                           (long long)(t >= 0 ? t / 1000000000 : -((-t + 999999999) / 1000000000)),
+                           (unsigned long long)g[i].steps[k]);
+            first = false;
+        }
+        if (s == SONDE_OK)
+            s = buf_puts(b, "]}");
+    }
+    if (s == SONDE_OK)
+        s = buf_puts(b, "]}");
+    if (s != SONDE_OK)
+        response_too_large(r);
+}
+
 enum {
     EP_QUERY,
     EP_QUERY_RANGE,
@@ -1087,7 +1305,8 @@ enum {
     EP_SERIES,
     EP_STATS,
     EP_VOLUME,
-    EP_VOLUME_RANGE
+    EP_VOLUME_RANGE,
+    EP_PATTERNS
 };
 
 static bool path_is(const http_request *req, const char *p)
@@ -1120,6 +1339,8 @@ bool query_loki_handle(query_engine *qe, const http_request *req, http_response 
         ep = EP_VOLUME;
     else if (path_is(req, "/loki/api/v1/index/volume_range"))
         ep = EP_VOLUME_RANGE;
+    else if (path_is(req, "/loki/api/v1/patterns"))
+        ep = EP_PATTERNS;
     else if (req->path_len > sizeof lv_prefix - 1 + sizeof lv_suffix - 1 &&
              memcmp(req->path, lv_prefix, sizeof lv_prefix - 1) == 0 &&
              memcmp(req->path + req->path_len - (sizeof lv_suffix - 1), lv_suffix,
@@ -1174,6 +1395,9 @@ bool query_loki_handle(query_engine *qe, const http_request *req, http_response 
             break;
         case EP_VOLUME_RANGE:
             handle_volume(&r, true);
+            break;
+        case EP_PATTERNS:
+            handle_patterns(&r);
             break;
         case EP_LABEL_VALUES: {
             char *name;

@@ -197,6 +197,8 @@ static bool count_line(ev *e, const logql_entry *en)
     logql_eval_ctx *c = e->c;
     c->stats.lines_scanned++;
     c->stats.bytes_scanned += en->len;
+    if (en->weight > 1)
+        c->stats.lines_sampled++;
     if (c->lim.max_lines_scanned && c->stats.lines_scanned > c->lim.max_lines_scanned) {
         snprintf(c->err, sizeof c->err,
                  "the query would read more than %zu log lines (max_lines_scanned); narrow the "
@@ -581,18 +583,19 @@ static bool range_entry(void *uctx, const logql_entry *en)
         e->st = SONDE_ERR_INVALID;
         return false;
     }
-    double v;
+    /* a sampled line counts for the lines it stands for (its sample rate) */
+    double v, w = en->weight > 1 ? (double)en->weight : 1.0;
     switch (s->node->range_fn) {
     case LOGQL_RANGE_BYTES:
     case LOGQL_RANGE_BYTES_RATE:
-        v = (double)len;
+        v = (double)len * w;
         break;
     case LOGQL_RANGE_COUNT:
     case LOGQL_RANGE_ABSENT:
-        v = 1;
+        v = w;
         break;
     default:
-        v = s->node->unwrapped ? e->lp.value : 1;
+        v = s->node->unwrapped ? e->lp.value : w;
         if (s->node->unwrapped && !e->lp.has_value)
             return true;
         break;
@@ -691,9 +694,9 @@ static double range_value(const logql_node *n, const logql_point *p, size_t lo, 
         sum += p[i].v;
     switch (n->range_fn) {
     case LOGQL_RANGE_COUNT:
-        return (double)cnt;
+        return sum; /* of the lines' weights */
     case LOGQL_RANGE_RATE:
-        return (n->unwrapped ? sum : (double)cnt) / range_s;
+        return sum / range_s;
     case LOGQL_RANGE_BYTES:
     case LOGQL_RANGE_SUM:
         return sum;

@@ -17,6 +17,7 @@
 
 #include "../ingest/otlp/otlp.h"
 #include "logql.h"
+#include "sampling/logs.h"
 #include "otlp_logs.pb-c.h"
 
 typedef Opentelemetry__Proto__Common__V1__AnyValue any_value;
@@ -121,6 +122,14 @@ sonde_status logql_store_decode(arena *a, buf *tmp, const void *value, size_t le
 {
     memset(e, 0, sizeof *e);
     e->ts_ns = ts_ns;
+    uint32_t rate, ver;
+    uint64_t tid;
+    size_t hl = sampling_row_header_get(value, len, &rate, &tid, &ver);
+    if (hl == SIZE_MAX)
+        return SONDE_ERR_INVALID;
+    value = (const uint8_t *)value + hl;
+    len -= hl;
+    e->weight = rate;
     arena_bump bump;
     arena_bump_init(&bump, a);
     ProtobufCAllocator alloc = {arena_bump_alloc, arena_bump_free, &bump};

@@ -154,8 +154,18 @@ sonde_status otlp_traces_split(arena *a, const void *request, otlp_span_fn fn, v
  * else observed_time_unix_nano, else now_ns (Loki uses the receive time).
  * Rejected: a time >= 2^63 ns, trace_id not empty/16 bytes, span_id not
  * empty/8 bytes. */
+/* What the log pipeline needs of a record besides its stored value: the body as text (a string
+ * body as is, any other as otlp_anyvalue_text renders it; in the arena or the request) and its
+ * severity (number 0: unset; text NULL or empty: unset). */
+typedef struct otlp_log_info {
+    const char *line;
+    size_t line_len;
+    int severity_number;
+    const char *severity_text;
+} otlp_log_info;
 typedef sonde_status (*otlp_log_fn)(void *ctx, const sonde_label *stream, uint32_t nlabels,
-                                    int64_t ts_ns, const uint8_t *value, size_t len);
+                                    int64_t ts_ns, const uint8_t *value, size_t len,
+                                    const otlp_log_info *info);
 sonde_status otlp_logs_split(arena *a, const void *request, int64_t now_ns, otlp_log_fn fn,
                              void *ctx, size_t *rejected, char *msg, size_t msglen);
 

@@ -362,6 +362,35 @@ static const char *log_problem(const log_record *lr)
     return NULL;
 }
 
+/* The record's body as text for the log pipeline. */
+static sonde_status log_line(arena *a, const log_record *lr, otlp_log_info *info)
+{
+    const Opentelemetry__Proto__Common__V1__AnyValue *b = lr->body;
+    if (!b || b->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE__NOT_SET)
+        return SONDE_OK;
+    if (b->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE) {
+        info->line = b->string_value ? b->string_value : "";
+        info->line_len = strlen(info->line);
+        return SONDE_OK;
+    }
+    buf tmp;
+    buf_init(&tmp, 1u << 20);
+    sonde_status st = otlp_anyvalue_text(&tmp, b);
+    if (st == SONDE_OK) {
+        char *c = arena_strndup(a, tmp.data ? tmp.data : "", tmp.len);
+        if (c) {
+            info->line = c;
+            info->line_len = tmp.len;
+        } else {
+            st = arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
+        }
+    } else if (st == SONDE_ERR_INVALID || st == SONDE_ERR_LIMIT) {
+        st = SONDE_OK; /* no text: mined as an empty line */
+    }
+    buf_fini(&tmp);
+    return st;
+}
+
 sonde_status otlp_logs_split(arena *a, const void *request, int64_t now_ns, otlp_log_fn fn,
                              void *ctx, size_t *rejected, char *msg, size_t msglen)
 {
@@ -413,7 +442,9 @@ sonde_status otlp_logs_split(arena *a, const void *request, int64_t now_ns, otlp
                     (st = compose(a, &res, rl->schema_url, &scope, sl->schema_url, &item, &v,
                                   &vl)) != SONDE_OK)
                     return st;
-                if ((st = fn(ctx, labels, nlabels, ts, v, vl)) != SONDE_OK)
+                otlp_log_info info = {"", 0, (int)lr->severity_number, lr->severity_text};
+                if ((st = log_line(a, lr, &info)) != SONDE_OK ||
+                    (st = fn(ctx, labels, nlabels, ts, v, vl, &info)) != SONDE_OK)
                     return st;
             }
         }

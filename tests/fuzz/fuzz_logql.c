@@ -72,7 +72,8 @@ static sonde_status f_scan(void *ctx, uint64_t id, int64_t mint, int64_t maxt, b
         int64_t ts = T0 + (int64_t)(i * 2 + id) * SEC;
         if (ts < mint || ts > maxt)
             continue;
-        logql_entry e = {ts, lines[i], strlen(lines[i]), id ? meta : NULL, id ? 1 : 0};
+        logql_entry e = {ts, lines[i], strlen(lines[i]), id ? meta : NULL, id ? 1 : 0,
+                         (uint32_t)(i % 3)};
         if (!fn(uctx, &e))
             break;
     }

@@ -77,8 +77,10 @@ static sonde_status otlp_fuzz_on_span(void *ctx, const uint8_t trace_id[16],
 }
 
 static sonde_status otlp_fuzz_on_log(void *ctx, const sonde_label *stream, uint32_t nlabels,
-                                     int64_t ts_ns, const uint8_t *value, size_t len)
+                                     int64_t ts_ns, const uint8_t *value, size_t len,
+                                     const otlp_log_info *info)
 {
+    (void)info;
     otlp_fuzz_rows *r = ctx;
     (void)value, (void)len, (void)ts_ns;
     if (nlabels == 0 || !series_labels_get(stream, nlabels, "service_name", 12))

@@ -201,8 +201,9 @@ typedef struct log_rec {
 } log_rec;
 
 static sonde_status on_log(void *ctx, const sonde_label *stream, uint32_t nlabels, int64_t ts_ns,
-                           const uint8_t *value, size_t len)
+                           const uint8_t *value, size_t len, const otlp_log_info *info)
 {
+    (void)info;
     log_rec *r = ctx;
     if (r->n >= 8)
         return SONDE_ERR_INTERNAL;

@@ -20,6 +20,7 @@ typedef struct ls_entry {
     const char *line;
     sonde_label meta[8];
     uint32_t nmeta;
+    uint32_t weight; /* sample rate (0: not sampled) */
 } ls_entry;
 
 typedef struct ls_stream {
@@ -142,7 +143,7 @@ static sonde_status ls_scan(void *ctx, uint64_t id, int64_t mint, int64_t maxt, 
         ls_entry *e = &s->e[backward ? s->n - 1 - k : k];
         if (e->ts < mint || e->ts > maxt)
             continue;
-        logql_entry le = {e->ts, e->line, strlen(e->line), e->meta, e->nmeta};
+        logql_entry le = {e->ts, e->line, strlen(e->line), e->meta, e->nmeta, e->weight};
         if (!fn(uctx, &le))
             break;
     }

@@ -356,6 +356,25 @@ static void test_range_aggregations(void)
     CHECK_EQ_STR(metric("absent_over_time({app=\"mysql\"}[5s])", 10, 10, 0), "");
 }
 
+/* Sampled lines (weight = their stored sample rate) count for the lines they stand for in
+ * count_over_time, rate, bytes_over_time and bytes_rate; the stats say lines were sampled. */
+static void test_sampled_weights(void)
+{
+    src.s[2].e[0].weight = 10; /* "error: connection timeout" stands for 10 lines */
+    src.s[2].e[1].weight = 1;
+    CHECK_EQ_STR(metric("count_over_time({app=\"mysql\"}[5s])", 10, 10, 0),
+                 "{app=mysql,name=mysql-backup}[10=12]");
+    CHECK_EQ_STR(metric("rate({app=\"mysql\"} |= \"error\" [10s])", 10, 10, 0),
+                 "{app=mysql,name=mysql-backup}[10=1.1]");
+    CHECK_EQ_STR(metric("bytes_over_time({app=\"mysql\"} |= \"connection\" [10s])", 10, 10, 0),
+                 "{app=mysql,name=mysql-backup}[10=250]");
+    CHECK_EQ_STR(metric("sum(count_over_time({app=~\".+\"}[20s]))", 20, 20, 0), "{}[20=17]");
+    /* log queries return the kept lines themselves */
+    CHECK_EQ_STR(logs("{app=\"mysql\"} |= \"connection\""),
+                 "{app=mysql,name=mysql-backup}[error: connection timeout]");
+    src.s[2].e[0].weight = 0;
+}
+
 /* LogQL "Unwrapped range aggregations" */
 static void test_unwrap(void)
 {
@@ -626,6 +645,7 @@ int main(void)
     RUN(test_pattern_regexp);
     RUN(test_formats);
     RUN(test_range_aggregations);
+    RUN(test_sampled_weights);
     RUN(test_unwrap);
     RUN(test_vector_aggregations);
     RUN(test_binary);
