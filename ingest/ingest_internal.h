@@ -177,6 +177,7 @@ typedef struct ingest_logrow {
     const char *line;
     size_t line_len;
     int warn; /* 1 warn level or above, 0 below, -1 unknown (detected from the line) */
+    bool line_is_body; /* the record's body is the string `line`: it may be template-encoded */
 } ingest_logrow;
 
 typedef struct ingest_logrows {
@@ -187,7 +188,8 @@ typedef struct ingest_logrows {
 
 sonde_status ingest_logrows_add(ingest_logrows *lr, const sonde_label *stream, uint32_t nlabels,
                                 uint64_t stream_hash, int64_t ts_ns, const uint8_t *value,
-                                size_t len, const char *line, size_t line_len, int warn);
+                                size_t len, const char *line, size_t line_len, int warn,
+                                bool line_is_body);
 /* 1 / 0 / -1 from a level-like label (level, detected_level, severity, lvl). */
 int ingest_logrows_level_of(const sonde_label *l, uint32_t n);
 /* Mines, counts and samples the rows into b (a logs batch): kept rows, new template versions,

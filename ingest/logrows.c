@@ -17,7 +17,8 @@
 
 sonde_status ingest_logrows_add(ingest_logrows *lr, const sonde_label *stream, uint32_t nlabels,
                                 uint64_t stream_hash, int64_t ts_ns, const uint8_t *value,
-                                size_t len, const char *line, size_t line_len, int warn)
+                                size_t len, const char *line, size_t line_len, int warn,
+                                bool line_is_body)
 {
     if (lr->n == lr->cap) {
         size_t nc = lr->cap ? lr->cap * 2 : 64;
@@ -29,7 +30,134 @@ sonde_status ingest_logrows_add(ingest_logrows *lr, const sonde_label *stream, u
         lr->cap = nc;
     }
     lr->rows[lr->n++] = (ingest_logrow){stream, nlabels, stream_hash, ts_ns, value, len,
-                                        line,   line_len, warn};
+                                        line,   line_len, warn,        line_is_body};
+    return SONDE_OK;
+}
+
+/* ---- the record without its body and time ----
+ * A stored record is a packed ResourceLogs with one ScopeLogs (field 2) holding one LogRecord
+ * (field 2), whose time_unix_nano is field 1 (the row key holds it) and body field 5 (rebuilt
+ * from the template when encoded). Dropping them means rewriting the two enclosing lengths;
+ * everything else is copied byte for byte. */
+
+typedef struct pbf {
+    uint32_t field, wire;
+    const uint8_t *start, *end; /* the whole field, tag included */
+    const uint8_t *val;         /* wire 2: the payload */
+    size_t vlen;
+} pbf;
+
+static bool pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned sh = 0; sh < 64 && *p < end; sh += 7) {
+        uint8_t c = *(*p)++;
+        x |= (uint64_t)(c & 0x7f) << sh;
+        if (!(c & 0x80)) {
+            *v = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool pb_next(const uint8_t **p, const uint8_t *end, pbf *f)
+{
+    f->start = *p;
+    f->val = NULL;
+    f->vlen = 0;
+    uint64_t tag, l;
+    if (!pb_varint(p, end, &tag))
+        return false;
+    f->field = (uint32_t)(tag >> 3);
+    f->wire = (uint32_t)(tag & 7);
+    switch (f->wire) {
+    case 0:
+        if (!pb_varint(p, end, &l))
+            return false;
+        break;
+    case 1:
+    case 5: {
+        size_t w = f->wire == 1 ? 8 : 4;
+        if ((size_t)(end - *p) < w)
+            return false;
+        *p += w;
+        break;
+    }
+    case 2:
+        if (!pb_varint(p, end, &l) || l > (uint64_t)(end - *p))
+            return false;
+        f->val = *p;
+        f->vlen = (size_t)l;
+        *p += l;
+        break;
+    default:
+        return false;
+    }
+    f->end = *p;
+    return true;
+}
+
+static size_t pb_put_varint(uint8_t *o, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        o[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    o[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Copies message [p, end) to o, descending along path (field numbers of length-delimited
+ * fields, depth of them) and, at the end of it, leaving out the fields in the bit set drop.
+ * Returns the bytes written or SIZE_MAX on malformed input. */
+static size_t pb_strip(const uint8_t *p, const uint8_t *end, const uint32_t *path, size_t depth,
+                       uint32_t drop, uint8_t *o)
+{
+    size_t n = 0;
+    while (p < end) {
+        pbf f;
+        if (!pb_next(&p, end, &f))
+            return SIZE_MAX;
+        if (depth == 0 && f.field < 32 && (drop >> f.field & 1))
+            continue;
+        if (depth > 0 && f.field == path[0] && f.wire == 2) {
+            uint8_t inner_tmp[10];
+            size_t tl = pb_put_varint(inner_tmp, ((uint64_t)f.field << 3) | 2);
+            /* the inner part is never longer than the original: write it after a gap for
+             * the longest length prefix, then move it down */
+            uint8_t *body = o + n + tl + 10;
+            size_t il = pb_strip(f.val, f.val + f.vlen, path + 1, depth - 1, drop, body);
+            if (il == SIZE_MAX)
+                return SIZE_MAX;
+            memcpy(o + n, inner_tmp, tl);
+            n += tl;
+            size_t ll = pb_put_varint(o + n, il);
+            memmove(o + n + ll, body, il);
+            n += ll + il;
+            continue;
+        }
+        memcpy(o + n, f.start, (size_t)(f.end - f.start));
+        n += (size_t)(f.end - f.start);
+    }
+    return n;
+}
+
+/* The record without its time (field 1, always the row key's time when present) and, when
+ * body is set, its body (field 5), in the arena. */
+static sonde_status record_strip(arena *a, const uint8_t *v, size_t len, bool body,
+                                 const uint8_t **out, size_t *out_len)
+{
+    static const uint32_t path[] = {2, 2}; /* scope_logs, log_records */
+    uint8_t *o = arena_alloc(a, len + 32);
+    if (!o)
+        return arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
+    size_t n = pb_strip(v, v + len, path, 2, (1u << 1) | (body ? 1u << 5 : 0), o);
+    if (n == SIZE_MAX)
+        return SONDE_ERR_INVALID;
+    *out = o;
+    *out_len = n;
     return SONDE_OK;
 }
 
@@ -72,19 +200,40 @@ sonde_status ingest_logrows_fill(ingest_ctx *ctx, ingest_req *r, ingest_logrows 
     }
     sampling_logs_result res;
     int64_t now_ms = time_now_ms();
+    size_t nenc = 0;
     sonde_status st = sampling_logs_process(ctx->logs, r->http.tenant, in, lr->n, now_ms, ca, &res);
     for (size_t i = 0; i < lr->n && st == SONDE_OK; i++) {
         const sampling_log_decision *d = &res.decisions[i];
         if (!d->keep)
             continue;
         const ingest_logrow *w = &lr->rows[i];
-        uint8_t hdr[SAMPLING_ROW_HEADER_MAX];
-        size_t hl = sampling_row_header_put(hdr, d->rate, d->template_id, d->version);
-        st = storage_batch_add_log_hdr(b, w->stream, w->nlabels, w->ts_ns, hdr, hl, w->value,
-                                       w->len);
+        const uint8_t *val = w->value;
+        size_t vlen = w->len;
+        bool encoded = d->vars && w->line_is_body &&
+                       record_strip(lr->a, w->value, w->len, true, &val, &vlen) == SONDE_OK;
+        if (!encoded && record_strip(lr->a, w->value, w->len, false, &val, &vlen) != SONDE_OK) {
+            val = w->value;
+            vlen = w->len;
+        }
+        /* header, then (encoded) the vars block, then the record */
+        size_t cap = SAMPLING_ROW_HEADER_MAX + (encoded ? d->vars_len : 0);
+        uint8_t small[256];
+        uint8_t *hdr = cap <= sizeof small ? small : arena_alloc(lr->a, cap);
+        if (!hdr) {
+            st = SONDE_ERR_NOMEM;
+            break;
+        }
+        size_t hl = sampling_row_header_put(hdr, d->rate, d->template_id, d->version, encoded);
+        if (encoded) {
+            memcpy(hdr + hl, d->vars, d->vars_len);
+            hl += d->vars_len;
+        }
+        st = storage_batch_add_log_hdr(b, w->stream, w->nlabels, w->ts_ns, hdr, hl, val, vlen);
         if (st == SONDE_OK)
             (*kept)++;
+        nenc += encoded;
     }
+    sampling_logs_note_encoded(ctx->logs, nenc);
     for (size_t i = 0; i < res.nversions && st == SONDE_OK; i++)
         st = storage_batch_add_template(b, res.versions[i].id, res.versions[i].version,
                                         res.versions[i].text, res.versions[i].len);

@@ -194,7 +194,7 @@ ingest_route ingest_router_loki_push(ingest_ctx *ctx, ingest_req *r)
             st = loki_entry_pack(dec, e, &val, &vlen);
             if (st == SONDE_OK)
                 st = ingest_logrows_add(&lr, ls->labels, ls->nlabels, sh, e->ts_ns, val, vlen,
-                                        e->line, e->line_len, level);
+                                        e->line, e->line_len, level, true);
             if (st != SONDE_OK)
                 break;
         }

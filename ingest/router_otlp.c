@@ -212,7 +212,7 @@ static sonde_status otlp_log_row(void *ctx, const sonde_label *stream, uint32_t 
                    ? sampling_level_is_warn(info->severity_text, strlen(info->severity_text))
                    : -1;
     sonde_status st = ingest_logrows_add(&rows->lr, stream, nlabels, h, ts_ns, value, len,
-                                         info->line, info->line_len, warn);
+                                         info->line, info->line_len, warn, info->line_is_body);
     if (st == SONDE_OK)
         rows->n++;
     return st;

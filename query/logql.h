@@ -339,18 +339,31 @@ typedef struct logql_source {
  * ResourceLogs; the line is the body, structured metadata the record's and
  * the non-indexed resource's attributes, severity_text, detected_level,
  * trace_id, span_id, scope_name. fini frees its scratch. */
+typedef struct logql_tmpl_ent {
+    uint64_t id;
+    uint32_t ver;
+    const char *text; /* NULL: empty slot */
+    size_t len;
+} logql_tmpl_ent;
+
 typedef struct logql_store_src {
     storage *st;
     const char *tenant;
     arena *scratch; /* reset per entry */
     buf tmp;
+    /* template versions read so far (template-encoded rows), for the source's life */
+    arena *tarena;
+    logql_tmpl_ent *tcache;
+    size_t tcap, tn;
 } logql_store_src;
 
 void logql_store_source(logql_store_src *s, storage *st, const char *tenant, logql_source *out);
 void logql_store_src_fini(logql_store_src *s);
-/* Decodes one stored value into e (strings in a). SONDE_ERR_INVALID if it does not unpack. */
-sonde_status logql_store_decode(arena *a, buf *tmp, const void *value, size_t len, int64_t ts_ns,
-                                logql_entry *e);
+/* Decodes one stored value into e (strings in a). A template-encoded row's line is rebuilt
+ * from its template version, read through src (NULL: such rows are invalid).
+ * SONDE_ERR_INVALID if it does not unpack or its template is gone. */
+sonde_status logql_store_decode(logql_store_src *src, arena *a, buf *tmp, const void *value,
+                                size_t len, int64_t ts_ns, logql_entry *e);
 
 /* ---- evaluation ---- */
 

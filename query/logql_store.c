@@ -117,19 +117,64 @@ static bool is_index_attr(const char *k)
     return false;
 }
 
-sonde_status logql_store_decode(arena *a, buf *tmp, const void *value, size_t len, int64_t ts_ns,
-                                logql_entry *e)
+/* The text of a template version, from the source's cache or storage. */
+static sonde_status template_text(logql_store_src *s, uint64_t id, uint32_t ver, const char **t,
+                                  size_t *tl)
+{
+    uint64_t key = id * 0x9e3779b97f4a7c15ULL ^ ver;
+    if (s->tcap) {
+        for (size_t i = (size_t)key & (s->tcap - 1);; i = (i + 1) & (s->tcap - 1)) {
+            if (!s->tcache[i].text)
+                break;
+            if (s->tcache[i].id == id && s->tcache[i].ver == ver) {
+                *t = s->tcache[i].text;
+                *tl = s->tcache[i].len;
+                return SONDE_OK;
+            }
+        }
+    }
+    if (!s->tarena && !(s->tarena = arena_create(1 << 16, 256u << 20)))
+        return SONDE_ERR_NOMEM;
+    if ((s->tn + 1) * 2 > s->tcap) {
+        size_t nc = s->tcap ? s->tcap * 2 : 64;
+        logql_tmpl_ent *nt = arena_calloc(s->tarena, nc, sizeof *nt);
+        if (!nt)
+            return SONDE_ERR_NOMEM;
+        for (size_t i = 0; i < s->tcap; i++) {
+            if (!s->tcache[i].text)
+                continue;
+            uint64_t k = s->tcache[i].id * 0x9e3779b97f4a7c15ULL ^ s->tcache[i].ver;
+            size_t j = (size_t)k & (nc - 1);
+            while (nt[j].text)
+                j = (j + 1) & (nc - 1);
+            nt[j] = s->tcache[i];
+        }
+        s->tcache = nt;
+        s->tcap = nc;
+    }
+    sonde_status st = storage_template_get(s->st, s->tenant, id, ver, s->tarena, t, tl, NULL);
+    if (st != SONDE_OK)
+        return st;
+    size_t j = (size_t)key & (s->tcap - 1);
+    while (s->tcache[j].text)
+        j = (j + 1) & (s->tcap - 1);
+    s->tcache[j] = (logql_tmpl_ent){id, ver, *t, *tl};
+    s->tn++;
+    return SONDE_OK;
+}
+
+sonde_status logql_store_decode(logql_store_src *src, arena *a, buf *tmp, const void *value,
+                                size_t len, int64_t ts_ns, logql_entry *e)
 {
     memset(e, 0, sizeof *e);
     e->ts_ns = ts_ns;
-    uint32_t rate, ver;
-    uint64_t tid;
-    size_t hl = sampling_row_header_get(value, len, &rate, &tid, &ver);
+    sampling_row_info ri;
+    size_t hl = sampling_row_parse(value, len, &ri);
     if (hl == SIZE_MAX)
         return SONDE_ERR_INVALID;
     value = (const uint8_t *)value + hl;
     len -= hl;
-    e->weight = rate;
+    e->weight = ri.rate;
     arena_bump bump;
     arena_bump_init(&bump, a);
     ProtobufCAllocator alloc = {arena_bump_alloc, arena_bump_free, &bump};
@@ -144,9 +189,23 @@ sonde_status logql_store_decode(arena *a, buf *tmp, const void *value, size_t le
     if (!r)
         return SONDE_ERR_INVALID;
     buf_reset(tmp);
-    sonde_status s = otlp_anyvalue_text(tmp, r->body);
-    if (s != SONDE_OK && s != SONDE_ERR_INVALID)
-        return s;
+    sonde_status s;
+    if (ri.vars) {
+        /* template-encoded: the line is the template version's text with its variables */
+        const char *t;
+        size_t tl;
+        s = src ? template_text(src, ri.template_id, ri.version, &t, &tl) : SONDE_ERR_NOT_FOUND;
+        if (s == SONDE_OK)
+            s = sampling_template_join(t, tl, ri.vars, ri.vars_len, tmp);
+        if (s == SONDE_ERR_NOT_FOUND)
+            s = SONDE_ERR_INVALID; /* a row whose template is gone is skipped */
+        if (s != SONDE_OK)
+            return s;
+    } else {
+        s = otlp_anyvalue_text(tmp, r->body);
+        if (s != SONDE_OK && s != SONDE_ERR_INVALID)
+            return s;
+    }
     char *line = arena_strndup(a, tmp->data ? tmp->data : "", tmp->len);
     if (!line)
         return SONDE_ERR_NOMEM;
@@ -220,7 +279,7 @@ static sonde_status store_scan(void *ctx, uint64_t stream_id, int64_t mint, int6
             break;
         arena_reset(s->scratch);
         logql_entry e;
-        st = logql_store_decode(s->scratch, &s->tmp, v, len, ts, &e);
+        st = logql_store_decode(s, s->scratch, &s->tmp, v, len, ts, &e);
         if (st == SONDE_ERR_INVALID) {
             st = SONDE_OK; /* a value that does not unpack is skipped */
             continue;
@@ -249,5 +308,9 @@ void logql_store_src_fini(logql_store_src *s)
 {
     arena_destroy(s->scratch);
     s->scratch = NULL;
+    arena_destroy(s->tarena);
+    s->tarena = NULL;
+    s->tcache = NULL;
+    s->tcap = s->tn = 0;
     buf_fini(&s->tmp);
 }

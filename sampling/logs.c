@@ -58,7 +58,7 @@ struct sampling_logs {
     _Atomic(logs_tenant *) *tenants;
     size_t tcap;
     _Atomic size_t ntenants;
-    _Atomic uint64_t m_lines, m_kept, m_unmined, m_versions;
+    _Atomic uint64_t m_lines, m_kept, m_unmined, m_versions, m_encoded;
 };
 
 void sampling_logs_config_default(sampling_logs_config *c)
@@ -431,6 +431,8 @@ sonde_status sampling_logs_process(sampling_logs *sl, const char *tenant,
         sampling_log_decision *d = &out->decisions[i];
         d->keep = true;
         d->rate = 1;
+        const char *tmpl = NULL;
+        size_t tmpl_len = 0;
         sampling_add_result r;
         if (t && sampling_miner_add(t->miner, l->line, l->len, &r) == SONDE_OK) {
             vent *e = vtab_add(sl, t, r.template_id);
@@ -441,6 +443,8 @@ sonde_status sampling_logs_process(sampling_logs *sl, const char *tenant,
                     e->version++;
                 d->template_id = r.template_id;
                 d->version = e->version;
+                tmpl = r.template_text;
+                tmpl_len = r.template_len;
                 if (e->version > e->stored && (e->mark != mark || e->mark_version != e->version)) {
                     /* not stored yet, not listed in this batch: list it */
                     e->mark = mark;
@@ -477,8 +481,22 @@ sonde_status sampling_logs_process(sampling_logs *sl, const char *tenant,
                 d->rate = rate ? rate : 1;
             }
         }
-        if (d->keep)
+        if (d->keep) {
             out->kept++;
+            if (tmpl) {
+                /* the text is valid until the miner changes: encode now */
+                uint8_t *vb = arena_alloc(a, sampling_template_split_cap(l->len, tmpl_len));
+                if (!vb) {
+                    s = arena_status(a);
+                    break;
+                }
+                size_t vl = sampling_template_split(tmpl, tmpl_len, l->line, l->len, vb);
+                if (vl) {
+                    d->vars = vb;
+                    d->vars_len = vl;
+                }
+            }
+        }
         /* exact counts, before sampling */
         int64_t bucket = l->ts_ns > 0 ? l->ts_ns / COUNT_BUCKET_NS : 0;
         uint64_t kh = hash64(&l->stream_hash, 8) ^ (d->template_id * 0x9e3779b97f4a7c15ULL) ^
@@ -553,6 +571,11 @@ sonde_status sampling_logs_process(sampling_logs *sl, const char *tenant,
     return SONDE_OK;
 }
 
+void sampling_logs_note_encoded(sampling_logs *sl, size_t n)
+{
+    atomic_fetch_add_explicit(&sl->m_encoded, n, memory_order_relaxed);
+}
+
 void sampling_logs_metrics_write(sampling_logs *sl, buf *out)
 {
     if (!sl)
@@ -573,6 +596,7 @@ void sampling_logs_metrics_write(sampling_logs *sl, buf *out)
                "sonde_logs_lines_total{outcome=\"seen\"} %llu\n"
                "sonde_logs_lines_total{outcome=\"kept\"} %llu\n"
                "sonde_logs_lines_total{outcome=\"unmined\"} %llu\n"
+               "sonde_logs_lines_total{outcome=\"template_encoded\"} %llu\n"
                "# HELP sonde_logs_template_versions_total Template versions handed out for "
                "storing.\n# TYPE sonde_logs_template_versions_total counter\n"
                "sonde_logs_template_versions_total %llu\n"
@@ -583,6 +607,7 @@ void sampling_logs_metrics_write(sampling_logs *sl, buf *out)
                (unsigned long long)atomic_load(&sl->m_lines),
                (unsigned long long)atomic_load(&sl->m_kept),
                (unsigned long long)atomic_load(&sl->m_unmined),
+               (unsigned long long)atomic_load(&sl->m_encoded),
                (unsigned long long)atomic_load(&sl->m_versions), templates, nt);
 }
 
@@ -727,33 +752,134 @@ static size_t varint_put(uint8_t *out, uint64_t v)
 }
 
 size_t sampling_row_header_put(uint8_t *out, uint32_t rate, uint64_t template_id,
-                               uint32_t version)
+                               uint32_t version, bool encoded)
 {
     size_t n = 0;
-    out[n++] = SAMPLING_ROW_MAGIC;
+    out[n++] = encoded ? SAMPLING_ROW_MAGIC_ENCODED : SAMPLING_ROW_MAGIC;
     n += varint_put(out + n, rate);
     n += varint_put(out + n, template_id);
     n += varint_put(out + n, version);
     return n;
 }
 
-size_t sampling_row_header_get(const void *value, size_t len, uint32_t *rate,
-                               uint64_t *template_id, uint32_t *version)
+size_t sampling_row_parse(const void *value, size_t len, sampling_row_info *info)
 {
-    *rate = 1;
-    *template_id = 0;
-    *version = 0;
-    if (len == 0 || *(const uint8_t *)value != SAMPLING_ROW_MAGIC)
+    memset(info, 0, sizeof *info);
+    info->rate = 1;
+    const uint8_t *v = value;
+    if (len == 0 || (v[0] != SAMPLING_ROW_MAGIC && v[0] != SAMPLING_ROW_MAGIC_ENCODED))
         return 0;
-    rd r = {(const uint8_t *)value + 1, (const uint8_t *)value + len};
+    rd r = {v + 1, v + len};
     uint64_t ra, id, ver;
     if (!get_varint(&r, &ra) || !get_varint(&r, &id) || !get_varint(&r, &ver) || ra == 0 ||
         ra > UINT32_MAX || ver > UINT32_MAX)
         return SIZE_MAX;
-    *rate = (uint32_t)ra;
-    *template_id = id;
-    *version = (uint32_t)ver;
-    return (size_t)(r.p - (const uint8_t *)value);
+    info->rate = (uint32_t)ra;
+    info->template_id = id;
+    info->version = (uint32_t)ver;
+    if (v[0] == SAMPLING_ROW_MAGIC_ENCODED) {
+        const uint8_t *start = r.p;
+        uint64_t n;
+        if (id == 0 || !get_varint(&r, &n) || n > (uint64_t)(r.end - r.p))
+            return SIZE_MAX;
+        for (uint64_t i = 0; i < n; i++) {
+            const char *p;
+            uint32_t l;
+            if (!get_bytes(&r, &p, &l))
+                return SIZE_MAX;
+        }
+        info->vars = start;
+        info->vars_len = (size_t)(r.p - start);
+    }
+    return (size_t)(r.p - v);
+}
+
+/* The template's constant segments: text between <*> markers. */
+static const char *next_wild(const char *t, const char *end)
+{
+    for (const char *p = t; p + 3 <= end; p++)
+        if (p[0] == '<' && p[1] == '*' && p[2] == '>')
+            return p;
+    return NULL;
+}
+
+size_t sampling_template_split_cap(size_t line_len, size_t tmpl_len)
+{
+    /* count varint + per variable (at most tmpl_len / 3 + 1) a 5-byte length, + the bytes */
+    return 10 + (tmpl_len / 3 + 1) * 5 + line_len;
+}
+
+size_t sampling_template_split(const char *tmpl, size_t tlen, const char *line, size_t len,
+                               uint8_t *out)
+{
+    const char *t = tmpl, *tend = tmpl + tlen;
+    const char *w = next_wild(t, tend);
+    size_t c0 = (size_t)((w ? w : tend) - t);
+    if (c0 > len || memcmp(line, t, c0) != 0)
+        return 0;
+    size_t pos = c0;
+    /* variables first into a scratch list of (start, len), then the block */
+    size_t nv = 0, o = 10; /* leave room for the count; moved down at the end */
+    while (w) {
+        const char *seg = w + 3;
+        const char *nw = next_wild(seg, tend);
+        size_t sl = (size_t)((nw ? nw : tend) - seg);
+        size_t vstart = pos, vend;
+        if (!nw) { /* the last segment ends the line */
+            if (sl > len - pos || memcmp(line + len - sl, seg, sl) != 0)
+                return 0;
+            vend = len - sl;
+            pos = len;
+        } else if (sl == 0) {
+            vend = pos; /* two markers in a row: an empty variable */
+        } else {
+            const char *f = memmem(line + pos, len - pos, seg, sl);
+            if (!f)
+                return 0;
+            vend = (size_t)(f - line);
+            pos = vend + sl;
+        }
+        o += varint_put(out + o, vend - vstart);
+        memcpy(out + o, line + vstart, vend - vstart);
+        o += vend - vstart;
+        nv++;
+        w = nw;
+    }
+    if (pos != len)
+        return 0;
+    uint8_t cnt[10];
+    size_t cl = varint_put(cnt, nv);
+    memmove(out + cl, out + 10, o - 10);
+    memcpy(out, cnt, cl);
+    return o - 10 + cl;
+}
+
+sonde_status sampling_template_join(const char *tmpl, size_t tlen, const uint8_t *vars,
+                                    size_t vlen, buf *out)
+{
+    rd r = {vars, vars + vlen};
+    uint64_t n;
+    if (!get_varint(&r, &n))
+        return SONDE_ERR_INVALID;
+    const char *t = tmpl, *tend = tmpl + tlen;
+    uint64_t used = 0;
+    sonde_status s = SONDE_OK;
+    for (;;) {
+        const char *w = next_wild(t, tend);
+        if ((s = buf_append(out, t, (size_t)((w ? w : tend) - t))) != SONDE_OK)
+            return s;
+        if (!w)
+            break;
+        const char *p;
+        uint32_t l;
+        if (used == n || !get_bytes(&r, &p, &l))
+            return SONDE_ERR_INVALID;
+        used++;
+        if ((s = buf_append(out, p, l)) != SONDE_OK)
+            return s;
+        t = w + 3;
+    }
+    return used == n && r.p == r.end ? SONDE_OK : SONDE_ERR_INVALID;
 }
 
 /* ---- levels ---- */

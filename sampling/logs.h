@@ -85,6 +85,9 @@ typedef struct sampling_log_decision {
     uint32_t rate;        /* the line stands for this many lines (1 when sampling is off) */
     uint64_t template_id; /* 0: not mined (tenant table full, or out of memory) */
     uint32_t version;
+    const uint8_t *vars; /* kept lines: the vars block of the line against its template
+                            version (in the arena), NULL when it cannot be encoded */
+    size_t vars_len;
 } sampling_log_decision;
 
 /* A template version the caller must store with the batch. */
@@ -123,7 +126,11 @@ void sampling_logs_persisted(sampling_logs *sl, const char *tenant,
 sonde_status sampling_logs_template(sampling_logs *sl, const char *tenant, uint64_t template_id,
                                     arena *a, const char **text, size_t *len);
 
-/* Self-monitoring: lines seen, kept, templates, tenants (Prometheus text format). */
+/* Counts n kept lines stored template-encoded (for self-monitoring). */
+void sampling_logs_note_encoded(sampling_logs *sl, size_t n);
+
+/* Self-monitoring: lines seen, kept, template-encoded, templates, tenants (Prometheus text
+ * format). */
 void sampling_logs_metrics_write(sampling_logs *sl, buf *out);
 
 /* ---- the counts' logged form (the batch log payload of a logs batch's counts) ----
@@ -135,18 +142,46 @@ sonde_status sampling_counts_decode(arena *a, const void *data, size_t len, sond
                                     size_t *n);
 
 /* ---- the stored form of a log row ----
- * A row written through the pipeline starts with a header: the byte 0x01 (a bare packed
- * ResourceLogs, the form before the pipeline, starts with a protobuf tag, 0x0a or 0x12), then
- * varints rate, template id and version; the packed ResourceLogs follows. */
+ * A row written through the pipeline starts with a header: a magic byte, then varints rate,
+ * template id and version. A bare packed ResourceLogs (the form before the pipeline) starts
+ * with a protobuf tag (0x0a or 0x12) instead.
+ *   0x01: the packed ResourceLogs follows, body included.
+ *   0x02: the line is template-encoded: a vars block follows (varint count, then per
+ *         variable varint length and bytes), then the packed ResourceLogs without its body.
+ *         The line is the template text of (template id, version) with its <*> replaced by
+ *         the variables in order: lossless by construction (sampling_template_split only
+ *         encodes a line that rebuilds to the same bytes), so a reader needs the stored
+ *         template version (storage's `templates` family) to rebuild it. */
 #define SAMPLING_ROW_MAGIC 0x01
+#define SAMPLING_ROW_MAGIC_ENCODED 0x02
 #define SAMPLING_ROW_HEADER_MAX 31
-/* Writes the header into out (SAMPLING_ROW_HEADER_MAX bytes); returns its length. */
+
+typedef struct sampling_row_info {
+    uint32_t rate;
+    uint64_t template_id;
+    uint32_t version;
+    const uint8_t *vars; /* NULL: the body is in the record */
+    size_t vars_len;
+} sampling_row_info;
+
+/* Writes the header into out (SAMPLING_ROW_HEADER_MAX bytes); returns its length. encoded:
+ * the caller appends a vars block (sampling_template_split) and the record without body. */
 size_t sampling_row_header_put(uint8_t *out, uint32_t rate, uint64_t template_id,
-                               uint32_t version);
-/* Reads a row's header: returns its length (0 for a row without one: rate 1, template 0),
- * or SIZE_MAX when the header is malformed. */
-size_t sampling_row_header_get(const void *value, size_t len, uint32_t *rate,
-                               uint64_t *template_id, uint32_t *version);
+                               uint32_t version, bool encoded);
+/* Reads a row's header (and vars block): returns the length of both, 0 for a row without a
+ * header (rate 1, template 0, no vars), SIZE_MAX when malformed. */
+size_t sampling_row_parse(const void *value, size_t len, sampling_row_info *info);
+
+/* The vars block that rebuilds `line` from template text `tmpl` (variables as <*>), written to
+ * out (at least sampling_template_split_cap(len, tlen) bytes). Returns its length, or 0 when
+ * the line does not follow the template's constant text byte for byte (then store the body). */
+size_t sampling_template_split_cap(size_t line_len, size_t tmpl_len);
+size_t sampling_template_split(const char *tmpl, size_t tlen, const char *line, size_t len,
+                               uint8_t *out);
+/* Rebuilds the line from the template text and a vars block, appending to out.
+ * SONDE_ERR_INVALID when the block is malformed or its count does not match the template. */
+sonde_status sampling_template_join(const char *tmpl, size_t tlen, const uint8_t *vars,
+                                    size_t vlen, buf *out);
 
 /* Warn level or above, judged from a line's text the way Loki detects levels when nothing
  * else says: a logfmt/JSON level field, else a level word (WARN, ERROR, FATAL, ...). */

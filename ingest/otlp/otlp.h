@@ -160,6 +160,7 @@ sonde_status otlp_traces_split(arena *a, const void *request, otlp_span_fn fn, v
 typedef struct otlp_log_info {
     const char *line;
     size_t line_len;
+    bool line_is_body; /* the body is this string (not a rendering of another AnyValue) */
     int severity_number;
     const char *severity_text;
 } otlp_log_info;

@@ -371,6 +371,7 @@ static sonde_status log_line(arena *a, const log_record *lr, otlp_log_info *info
     if (b->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE) {
         info->line = b->string_value ? b->string_value : "";
         info->line_len = strlen(info->line);
+        info->line_is_body = true;
         return SONDE_OK;
     }
     buf tmp;
@@ -442,7 +443,7 @@ sonde_status otlp_logs_split(arena *a, const void *request, int64_t now_ns, otlp
                     (st = compose(a, &res, rl->schema_url, &scope, sl->schema_url, &item, &v,
                                   &vl)) != SONDE_OK)
                     return st;
-                otlp_log_info info = {"", 0, (int)lr->severity_number, lr->severity_text};
+                otlp_log_info info = {"", 0, false, (int)lr->severity_number, lr->severity_text};
                 if ((st = log_line(a, lr, &info)) != SONDE_OK ||
                     (st = fn(ctx, labels, nlabels, ts, v, vl, &info)) != SONDE_OK)
                     return st;

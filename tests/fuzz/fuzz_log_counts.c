@@ -1,7 +1,8 @@
 /*
  * fuzz_log_counts.c - libFuzzer target for the logged form of per-template line counts
- * (sampling_counts_decode, replayed from the batch log) and the stored-row header
- * (sampling_row_header_get, read for every log row a query scans).
+ * (sampling_counts_decode, replayed from the batch log), the stored-row header
+ * (sampling_row_parse, read for every log row a query scans) and template-encoded lines
+ * (sampling_template_split then _join must give the line back).
  *
  * Whatever decodes must encode back to the same bytes (the format has one spelling), and
  * every series' hash must match its labels.
@@ -15,19 +16,28 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint32_t rate, ver;
-    uint64_t id;
-    size_t hl = sampling_row_header_get(data, size, &rate, &id, &ver);
-    if (hl != SIZE_MAX && (hl > size || rate == 0))
+    sampling_row_info ri;
+    size_t hl = sampling_row_parse(data, size, &ri);
+    if (hl != SIZE_MAX && (hl > size || ri.rate == 0 || (ri.vars && ri.vars_len > size)))
         abort();
-    if (hl != SIZE_MAX && hl > 0) {
-        uint8_t h[SAMPLING_ROW_HEADER_MAX];
-        size_t n = sampling_row_header_put(h, rate, id, ver);
-        uint32_t r2, v2;
-        uint64_t i2;
-        if (sampling_row_header_get(h, n, &r2, &i2, &v2) != n || r2 != rate || i2 != id ||
-            v2 != ver)
-            abort();
+    /* template split/join: the input's first line is a template, the rest a line */
+    const uint8_t *nl = memchr(data, '\n', size);
+    if (nl) {
+        size_t tl = (size_t)(nl - data), ll = size - tl - 1;
+        const char *t = (const char *)data, *l = (const char *)nl + 1;
+        uint8_t *vb = malloc(sampling_template_split_cap(ll, tl));
+        if (vb) {
+            size_t vl = sampling_template_split(t, tl, l, ll, vb);
+            if (vl) {
+                buf out;
+                buf_init(&out, 0);
+                if (sampling_template_join(t, tl, vb, vl, &out) != SONDE_OK || out.len != ll ||
+                    (ll && memcmp(out.data, l, ll) != 0))
+                    abort();
+                buf_fini(&out);
+            }
+            free(vb);
+        }
     }
     arena *a = arena_create(4096, 64u << 20);
     if (!a)

@@ -231,19 +231,72 @@ static void test_counts_encoding(void)
 
 static void test_row_header(void)
 {
-    uint8_t h[SAMPLING_ROW_HEADER_MAX];
-    size_t n = sampling_row_header_put(h, 4000000000u, UINT64_MAX, 7);
+    uint8_t h[SAMPLING_ROW_HEADER_MAX + 16];
+    size_t n = sampling_row_header_put(h, 4000000000u, UINT64_MAX, 7, false);
     CHECK(n <= SAMPLING_ROW_HEADER_MAX);
-    uint32_t rate, ver;
-    uint64_t id;
-    CHECK_EQ_INT(sampling_row_header_get(h, n, &rate, &id, &ver), n);
-    CHECK_EQ_INT(rate, 4000000000u);
-    CHECK(id == UINT64_MAX);
-    CHECK_EQ_INT(ver, 7);
-    CHECK_EQ_INT(sampling_row_header_get(h, n - 1, &rate, &id, &ver), SIZE_MAX);
+    sampling_row_info ri;
+    CHECK_EQ_INT(sampling_row_parse(h, n, &ri), n);
+    CHECK_EQ_INT(ri.rate, 4000000000u);
+    CHECK(ri.template_id == UINT64_MAX);
+    CHECK_EQ_INT(ri.version, 7);
+    CHECK(ri.vars == NULL);
+    CHECK_EQ_INT(sampling_row_parse(h, n - 1, &ri), SIZE_MAX);
     const uint8_t pb[] = {0x0a, 0x00};
-    CHECK_EQ_INT(sampling_row_header_get(pb, 2, &rate, &id, &ver), 0);
-    CHECK_EQ_INT(rate, 1);
+    CHECK_EQ_INT(sampling_row_parse(pb, 2, &ri), 0);
+    CHECK_EQ_INT(ri.rate, 1);
+    /* encoded: the vars block follows the header */
+    n = sampling_row_header_put(h, 3, 9, 2, true);
+    const uint8_t vars[] = {2, 1, 'x', 2, 'y', 'z'};
+    memcpy(h + n, vars, sizeof vars);
+    h[n + sizeof vars] = 0x0a;
+    CHECK_EQ_INT(sampling_row_parse(h, n + sizeof vars + 1, &ri), n + sizeof vars);
+    CHECK(ri.vars == h + n);
+    CHECK_EQ_INT(ri.vars_len, sizeof vars);
+    CHECK_EQ_INT(sampling_row_parse(h, n + 3, &ri), SIZE_MAX); /* vars cut short */
+}
+
+/* split then join gives the line back, byte for byte; lines that do not follow the template's
+ * constant text are refused */
+static void test_split_join(void)
+{
+    static const struct {
+        const char *tmpl, *line;
+        int ok;
+    } cases[] = {
+        {"Received block <*> of size <*> from <*>", "Received block blk_1 of size 67 from /10.0.0.1", 1},
+        {"Received block blk_<*> of size <*>", "Received block blk_-99 of size 0", 1},
+        {"<*> connection to <*>", "10:00:01 connection to db:5432", 1},
+        {"no variables here", "no variables here", 1},
+        {"<*>", "anything at all, even  two  spaces", 1},
+        {"user <*> logged in", "user  logged in", 1}, /* an empty variable */
+        {"<*>:<*>", "a:b:c", 1},                       /* leftmost split, still exact */
+        {"disk <*> full", "disk  /dev/sda full", 1},
+        {"disk <*> full", "disk sda is full!", 0},
+        {"Received block <*>", "Received  block 1", 0}, /* the template has one space */
+        {"a <*> b", "a b", 0},
+        {"", "", 1},
+    };
+    buf out;
+    buf_init(&out, 0);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *t = cases[i].tmpl, *l = cases[i].line;
+        uint8_t vb[256];
+        CHECK(sampling_template_split_cap(strlen(l), strlen(t)) <= sizeof vb);
+        size_t vl = sampling_template_split(t, strlen(t), l, strlen(l), vb);
+        CHECK_EQ_INT(vl != 0, cases[i].ok);
+        if (!vl)
+            continue;
+        buf_reset(&out);
+        CHECK_EQ_INT(sampling_template_join(t, strlen(t), vb, vl, &out), SONDE_OK);
+        CHECK_EQ_INT(out.len, strlen(l));
+        CHECK(out.len == strlen(l) && memcmp(out.data ? out.data : "", l, out.len) == 0);
+        /* a block for another template does not join */
+        buf_reset(&out);
+        if (strstr(t, "<*>"))
+            CHECK_EQ_INT(sampling_template_join("x <*> <*> <*> <*> <*> <*> y", 27, vb, vl, &out),
+                         SONDE_ERR_INVALID);
+    }
+    buf_fini(&out);
 }
 
 static void test_levels(void)
@@ -268,6 +321,7 @@ int main(void)
     RUN(test_sampling);
     RUN(test_counts_encoding);
     RUN(test_row_header);
+    RUN(test_split_join);
     RUN(test_levels);
     return TEST_DONE();
 }
