@@ -44,6 +44,7 @@ enum {
     OPT_LOGS_MAX_STREAMS,
     OPT_LOGS_MAX_LINE,
     OPT_LOGS_MAX_LABELS,
+    OPT_LOGS_RETENTION,
     OPT_LOGS_SAMPLING,
     OPT_LOGS_SAMPLING_RATE,
     OPT_LOGS_SAMPLING_THROUGHPUT,
@@ -79,6 +80,7 @@ static const struct option cli_options[] = {
     {"logs.max-streams", required_argument, NULL, OPT_LOGS_MAX_STREAMS},
     {"logs.max-line-size", required_argument, NULL, OPT_LOGS_MAX_LINE},
     {"logs.max-labels", required_argument, NULL, OPT_LOGS_MAX_LABELS},
+    {"logs.retention", required_argument, NULL, OPT_LOGS_RETENTION},
     {"logs.sampling", no_argument, NULL, OPT_LOGS_SAMPLING},
     {"logs.sampling.goal-rate", required_argument, NULL, OPT_LOGS_SAMPLING_RATE},
     {"logs.sampling.goal-throughput", required_argument, NULL, OPT_LOGS_SAMPLING_THROUGHPUT},
@@ -167,6 +169,8 @@ void ingest_config_usage(FILE *out, const char *argv0)
         "  --logs.max-streams N       active log streams per tenant; 0: no limit (default 5000)\n"
         "  --logs.max-line-size BYTES longest log line accepted (default 256KiB)\n"
         "  --logs.max-labels N        labels per log stream (default 15)\n"
+        "  --logs.retention DUR       delete log lines older than this, a day at a time\n"
+        "                             (default 0: keep forever)\n"
         "  --logs.sampling            dynamic log sampling: per stream, frequent templates are\n"
         "                             sampled, rare ones and warn+ lines always kept; counts\n"
         "                             stay exact (default off)\n"
@@ -382,6 +386,9 @@ ingest_cli_result ingest_config_parse(ingest_config *cfg, int argc, char **argv,
             break;
         case OPT_LOGS_MAX_LABELS:
             ok = cli_count(v, 1024, &cfg->logs_max_labels);
+            break;
+        case OPT_LOGS_RETENTION:
+            ok = cli_duration(v, &cfg->logs_retention_ms, true);
             break;
         case OPT_LOGS_SAMPLING:
             cfg->logs_sampling = true;

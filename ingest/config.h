@@ -51,6 +51,7 @@ typedef struct ingest_config {
     uint64_t logs_max_streams; /* active streams (max_global_streams_per_user); 0: none */
     uint64_t logs_max_line;    /* bytes per line (max_line_size) */
     unsigned logs_max_labels;  /* labels per stream (max_label_names_per_series) */
+    int64_t logs_retention_ms; /* --logs.retention: log rows kept this long; 0: forever */
     /* dynamic log sampling (sampling/sampler.h), off by default */
     bool logs_sampling;
     uint64_t logs_sampling_goal_rate;       /* keep 1 in N lines per stream on average (10) */

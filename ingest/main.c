@@ -241,6 +241,7 @@ int main(int argc, char **argv)
     sc.dedup_window_ms = cfg.dedup_window_ms;
     sc.agg_shards = cfg.agg_shards;
     sc.checkpoint_interval_ms = cfg.checkpoint_interval_ms;
+    sc.logs_retention_ms = cfg.logs_retention_ms;
     otlp_translate_config otc = {.keep_names = cfg.otlp_keep_names,
                                  .promote = cfg.otlp_promote,
                                  .npromote = cfg.notlp_promote};

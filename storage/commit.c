@@ -274,6 +274,11 @@ static void commit_group(storage *st, storage_batch **g, size_t n, bool *dup,
 static void maintenance(storage *st)
 {
     int64_t now = time_now_ms();
+    if (st->cfg.logs_retention_ms > 0 && now >= st->next_retention_ms) {
+        st->next_retention_ms = now + 5 * 60 * 1000;
+        if (storage_logs_retention_run(st, now, NULL) != SONDE_OK)
+            log_warn("storage.logs_retention_failed", "retry_in_s=300");
+    }
     if (now < st->next_dedup_expire_ms)
         return;
     int64_t step = st->cfg.dedup_window_ms / 8;

@@ -304,7 +304,7 @@ static sonde_status iter_status(rocksdb_iterator_t *it, const char *what)
     rocksdb_iter_get_error(it, &e);
     if (!e)
         return SONDE_OK;
-    log_error("storage.trace_read", "step=%s err=\"%s\"", what, e);
+    log_error("storage.rows_read", "step=%s err=\"%s\"", what, e);
     free(e);
     return SONDE_ERR_STORAGE;
 }
@@ -462,5 +462,60 @@ sonde_status storage_template_get(storage *st, const char *tenant, uint64_t temp
     }
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
+    return s;
+}
+
+/* ---- retention ---- */
+
+sonde_status storage_logs_retention_run(storage *st, int64_t now_ms, uint32_t *days_out)
+{
+    if (!st)
+        return SONDE_ERR_INVALID;
+    int64_t keep_ms = st->cfg.logs_retention_ms;
+    if (keep_ms <= 0)
+        return SONDE_OK;
+    /* the first day any part of which is within the retention */
+    int64_t cut = now_ms - keep_ms;
+    uint32_t first_kept = cut <= 0 ? 0 : (uint32_t)(cut / 86400000);
+    if (days_out)
+        *days_out = first_kept;
+    if (first_kept == 0)
+        return SONDE_OK;
+    /* tenants: the distinct prefixes of log_streams, one seek each */
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, ro, st->cf[CF_LOG_STREAMS]);
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    size_t tenants = 0;
+    rocksdb_iter_seek_to_first(it);
+    while (rocksdb_iter_valid(it)) {
+        size_t kl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        const uint8_t *z = memchr(k, 0, kl);
+        if (!z || z == k || (size_t)(z - k) > STORAGE_TENANT_MAX)
+            break; /* not a stream key: nothing sensible follows */
+        size_t tl = (size_t)(z - k);
+        uint8_t lo[STORAGE_TENANT_MAX + 5], hi[STORAGE_TENANT_MAX + 5];
+        memcpy(lo, k, tl);
+        lo[tl] = 0;
+        storage_key_put_be32(lo + tl + 1, 0);
+        memcpy(hi, lo, tl + 1);
+        storage_key_put_be32(hi + tl + 1, first_kept);
+        rocksdb_writebatch_delete_range_cf(wb, st->cf[CF_LOGS], (const char *)lo, tl + 5,
+                                           (const char *)hi, tl + 5);
+        tenants++;
+        /* the next tenant: past every key starting with tenant '\0' */
+        uint8_t next[STORAGE_TENANT_MAX + 2];
+        memcpy(next, k, tl);
+        next[tl] = 1;
+        rocksdb_iter_seek(it, (const char *)next, tl + 1);
+    }
+    sonde_status s = iter_status(it, "retention");
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    if (s == SONDE_OK && tenants)
+        s = storage_db_write(st, wb, false);
+    rocksdb_writebatch_destroy(wb);
+    if (s == SONDE_OK && tenants)
+        log_info("storage.logs_retention", "tenants=%zu first_day_kept=%u", tenants, first_kept);
     return s;
 }

@@ -81,6 +81,7 @@ typedef struct storage_config {
     int64_t checkpoint_interval_ms;   /* head flush + batch-log truncation (default 60s) */
     int64_t chunk_max_span_ms;        /* a head chunk is cut after this span (default 2h) */
     uint32_t chunk_max_samples;       /* ... or this many samples (default 120) */
+    int64_t logs_retention_ms;        /* log rows older than this (by day) are deleted; 0: kept */
     storage_decode_fn decode;         /* required for replay */
     void *decode_ctx;
 } storage_config;
@@ -204,6 +205,13 @@ sonde_status storage_template_get(storage *st, const char *tenant, uint64_t temp
  * free its request arena once the rows are added, as they are copies). */
 size_t storage_batch_rows(const storage_batch *b);
 size_t storage_batch_row_bytes(const storage_batch *b);
+
+/* Log retention: for every tenant with logs, one range delete of the `logs` rows of every day
+ * that ended more than cfg.logs_retention_ms before now_ms (the day key makes it one
+ * tombstone per tenant; compaction reclaims the space). The committer runs it every 5 minutes
+ * when retention is set; tests call it directly. *days_out (may be NULL) gets the first day
+ * kept. SONDE_ERR_STORAGE. */
+sonde_status storage_logs_retention_run(storage *st, int64_t now_ms, uint32_t *days_out);
 
 /* Reads every span row of one trace of `tenant` (all its days, via trace_index) from one
  * RocksDB snapshot: *values[i] / *lens[i] in key order (day, then span id), copied into the

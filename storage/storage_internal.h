@@ -350,6 +350,7 @@ struct storage {
     rocksdb_options_t *opts_log; /* the batches family */
     rocksdb_options_t *opts_rows; /* spans, trace_index, log_streams: universal, zstd bottom */
     rocksdb_options_t *opts_logs; /* logs: opts_rows, 64 KiB blocks, zstd dictionary */
+    int64_t next_retention_ms;    /* committer: next log retention run */
     rocksdb_block_based_table_options_t *bbo_logs;
     rocksdb_column_family_handle_t *cf[CF_COUNT];
     rocksdb_writeoptions_t *wo;       /* commit: sync = cfg.fsync */

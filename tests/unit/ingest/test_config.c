@@ -149,6 +149,22 @@ static void test_cli_otlp_and_logs(void)
     char *a2[] = {"sonde", "--otlp.translation=dots", NULL};
     CHECK_EQ_INT(parse(&cfg, a2, 2, err), INGEST_CLI_EXIT_BAD);
     CHECK(strstr(err, "--otlp.translation") != NULL);
+    /* logs: retention and sampling */
+    CHECK_EQ_INT(parse(&cfg, a0, 1, err), INGEST_CLI_RUN);
+    CHECK(!cfg.logs_sampling && cfg.logs_retention_ms == 0);
+    CHECK(cfg.logs_sampling_goal_rate == 10 && cfg.logs_sampling_goal_throughput == 0);
+    CHECK(cfg.logs_sampling_interval_ms == 15000);
+    char *a3[] = {"sonde", "--logs.retention=720h", "--logs.sampling",
+                  "--logs.sampling.goal-rate=50", "--logs.sampling.goal-throughput=200",
+                  "--logs.sampling.interval=5s", NULL};
+    CHECK_EQ_INT(parse(&cfg, a3, 6, err), INGEST_CLI_RUN);
+    CHECK(cfg.logs_retention_ms == 720LL * 3600 * 1000 && cfg.logs_sampling);
+    CHECK(cfg.logs_sampling_goal_rate == 50 && cfg.logs_sampling_goal_throughput == 200);
+    CHECK(cfg.logs_sampling_interval_ms == 5000);
+    char *a4[] = {"sonde", "--logs.sampling.goal-rate=0", NULL};
+    CHECK_EQ_INT(parse(&cfg, a4, 2, err), INGEST_CLI_EXIT_BAD);
+    char *a5[] = {"sonde", "--logs.sampling.interval=1ms", NULL};
+    CHECK_EQ_INT(parse(&cfg, a5, 2, err), INGEST_CLI_EXIT_BAD);
 }
 
 static void test_cli_bad(void)

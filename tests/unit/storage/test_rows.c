@@ -340,6 +340,116 @@ static void test_logs(void)
     tmpdir_remove(dir);
 }
 
+/* --logs.retention: whole days past the retention go, for every tenant; the rest stays. */
+static void test_retention(void)
+{
+    char *dir = tmpdir_make();
+    storage_config c = config_make(dir);
+    c.logs_retention_ms = 3 * 86400000LL;
+    storage *st = NULL;
+    char err[256];
+    CHECK_EQ_INT(storage_open(&c, &st, err, sizeof err), SONDE_OK);
+    if (!st)
+        return;
+    /* days today-5, -4, -2 and today (the committer may run retention on its own meanwhile:
+     * with the real clock, so it deletes what the explicit run below does) */
+    int64_t now_ms = time_now_ms();
+    int64_t today = now_ms / 86400000;
+    int64_t d = (today - 5) * DAY_NS;
+    int64_t ts[4] = {d + 5, (d + DAY_NS) + 5, (d + 3 * DAY_NS) + 5, (d + 5 * DAY_NS) + 5};
+    CHECK(submit_wait(st, log_batch("acme", "r-1", "web", ts, 4), NULL) == 0);
+    CHECK(submit_wait(st, log_batch("beta", "r-2", "db", ts, 4), NULL) == 0);
+    CHECK(submit_wait(st, log_batch("a", "r-3", "x", ts, 4), NULL) == 0);
+    CHECK(cf_count(st, CF_LOGS) >= 6);
+    /* now - 3 days falls on today-3 (or today-2 a moment before midnight): earlier days go */
+    uint32_t first = 0;
+    CHECK_EQ_INT(storage_logs_retention_run(st, now_ms, &first), SONDE_OK);
+    CHECK_EQ_INT(first, (uint32_t)((now_ms - c.logs_retention_ms) / 86400000));
+    CHECK_EQ_INT(cf_count(st, CF_LOGS), 6); /* per tenant: days today-2 and today */
+    /* what is left still reads, in every tenant */
+    storage_log_iter *it;
+    sonde_label two[2] = {{"app", "db", 3, 2}, {"env", "prod", 3, 4}};
+    CHECK_EQ_INT(storage_log_iter_create(st, "beta", series_labels_hash(two, 2), 0, INT64_MAX,
+                                         false, &it),
+                 SONDE_OK);
+    int64_t t;
+    const void *v;
+    size_t vl;
+    CHECK_EQ_INT(storage_log_iter_next(it, &t, &v, &vl), SONDE_OK);
+    CHECK_EQ_INT(t, ts[2]);
+    storage_log_iter_destroy(it);
+    /* no retention: nothing happens */
+    storage_close(st);
+    c.logs_retention_ms = 0;
+    CHECK_EQ_INT(storage_open(&c, &st, err, sizeof err), SONDE_OK);
+    CHECK_EQ_INT(storage_logs_retention_run(st, INT64_C(1) << 50, NULL), SONDE_OK);
+    CHECK_EQ_INT(cf_count(st, CF_LOGS), 6);
+    storage_close(st);
+    tmpdir_remove(dir);
+}
+
+/* Templates and counts ride with a logs batch: one write with the rows, the counts logged
+ * under a sequence and applied by the aggregator, a duplicate writes none of it. */
+static void test_templates_counts(void)
+{
+    char *dir = tmpdir_make();
+    storage *st = open_cfg(dir, 60000, 8);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    int64_t ts[1] = {19000 * DAY_NS};
+    for (int round = 0; round < 2; round++) {
+        storage_batch *b = log_batch("acme", "tc-1", "web", ts, 1);
+        CHECK_EQ_INT(storage_batch_add_template(b, 7, 1, "user <*> in", 11), SONDE_OK);
+        CHECK_EQ_INT(storage_batch_add_template(b, 7, 2, "<*> <*> in", 10), SONDE_OK);
+        arena *a = arena_create(1024, 0);
+        sonde_label *l = arena_alloc(a, 2 * sizeof *l);
+        l[0] = (sonde_label){"__name__", "lines", 8, 5};
+        l[1] = (sonde_label){"job", "x", 3, 1};
+        sonde_sample *sm = arena_alloc(a, sizeof *sm);
+        sm[0] = (sonde_sample){1000, 3};
+        sonde_series *se = arena_alloc(a, sizeof *se);
+        *se = (sonde_series){l, 2, 1, sm, series_labels_hash(l, 2)};
+        storage_series_meta *m = arena_alloc(a, sizeof *m);
+        *m = (storage_series_meta){.delta = true, .bump = true};
+        CHECK_EQ_INT(storage_batch_set_counts(b, "counts", 6, a, se, 1, m), SONDE_OK);
+        bool dup = false;
+        CHECK(submit_wait(st, b, &dup) == 0);
+        CHECK_EQ_INT(dup, round == 1);
+    }
+    CHECK_EQ_INT(cf_count(st, CF_TEMPLATES), 2);
+    CHECK_EQ_INT(cf_count(st, CF_BATCHES), 1); /* the counts, once */
+    arena *a = arena_create(1024, 0);
+    const char *t;
+    size_t tl;
+    uint32_t ver = 0;
+    CHECK_EQ_INT(storage_template_get(st, "acme", 7, UINT32_MAX, a, &t, &tl, &ver), SONDE_OK);
+    CHECK_EQ_STR(t, "<*> <*> in");
+    CHECK_EQ_INT(ver, 2);
+    CHECK_EQ_INT(storage_template_get(st, "acme", 7, 1, a, &t, &tl, &ver), SONDE_OK);
+    CHECK_EQ_STR(t, "user <*> in");
+    CHECK_EQ_INT(storage_template_get(st, "acme", 7, 3, a, &t, &tl, NULL), SONDE_ERR_NOT_FOUND);
+    CHECK_EQ_INT(storage_template_get(st, "acme", 8, UINT32_MAX, a, &t, &tl, NULL),
+                 SONDE_ERR_NOT_FOUND);
+    CHECK_EQ_INT(storage_template_get(st, "acm", 7, UINT32_MAX, a, &t, &tl, NULL),
+                 SONDE_ERR_NOT_FOUND);
+    /* the counts reached the TSDB once */
+    storage_matcher mt = {"__name__", 8, STORAGE_MATCH_EQ, "lines", 5, NULL, NULL};
+    storage_series_ref *refs;
+    size_t n;
+    CHECK_EQ_INT(storage_select(st, "acme", &mt, 1, 0, INT64_MAX, a, &refs, &n), SONDE_OK);
+    CHECK_EQ_INT(n, 1);
+    sonde_sample *smp;
+    size_t ns = 0;
+    if (n == 1)
+        CHECK_EQ_INT(storage_read_samples(st, "acme", refs[0].id, 0, INT64_MAX, a, &smp, &ns),
+                     SONDE_OK);
+    CHECK_EQ_INT(ns, 1);
+    arena_destroy(a);
+    storage_close(st);
+    tmpdir_remove(dir);
+}
+
 /* A group with metric and row batches: metrics still apply and reads do not
  * wait for a sequence the shards never see. */
 static void test_mixed(void)
@@ -469,6 +579,8 @@ int main(void)
     RUN(test_span_keys);
     RUN(test_logs);
     RUN(test_mixed);
+    RUN(test_retention);
+    RUN(test_templates_counts);
     RUN(test_old_dir);
     return TEST_DONE();
 }
