@@ -77,18 +77,15 @@ sonde_status storage_db_open(storage *st, char *err, size_t errlen)
     rocksdb_options_set_level0_file_num_compaction_trigger(st->opts_rows, 8);
     rocksdb_options_set_level0_slowdown_writes_trigger(st->opts_rows, 40);
     rocksdb_options_set_level0_stop_writes_trigger(st->opts_rows, 60);
-    /* Log rows: mostly template-encoded (a header, the variables, a record without its
-     * body), small and alike. 64 KiB blocks and a zstd dictionary trained per SST file
-     * (RocksDB runs ZDICT_trainFromBuffer on samples of the file's blocks and stores the
-     * dictionary in the file, so old files stay readable) let zstd see many rows at once;
-     * 4 KiB blocks compressed each block on its own. */
+    /* Log rows are chunks (rows.c: a stream's lines of one batch, compressed as a whole with
+     * zstd on the ingest thread): RocksDB compressing them again would only burn CPU in
+     * flushes and compactions. 64 KiB blocks keep the index small. */
     st->opts_logs = rocksdb_options_create_copy(st->opts_rows);
     st->bbo_logs = rocksdb_block_based_options_create();
     rocksdb_block_based_options_set_block_size(st->bbo_logs, 64 << 10);
     rocksdb_options_set_block_based_table_factory(st->opts_logs, st->bbo_logs);
-    rocksdb_options_set_bottommost_compression_options(st->opts_logs, -14, 3, 0, 64 << 10, 1);
-    rocksdb_options_set_bottommost_compression_options_zstd_max_train_bytes(st->opts_logs,
-                                                                            4 << 20, 1);
+    rocksdb_options_set_compression(st->opts_logs, rocksdb_no_compression);
+    rocksdb_options_set_bottommost_compression(st->opts_logs, rocksdb_no_compression);
     const rocksdb_options_t *cfo[CF_COUNT];
     for (int i = 0; i < CF_COUNT; i++)
         cfo[i] = i == CF_BATCHES                      ? st->opts_log

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zstd.h>
+
 #include "../core/log.h"
 #include "storage_internal.h"
 
@@ -128,6 +130,21 @@ sonde_status storage_log_streams(storage *st, const char *tenant, const storage_
     return SONDE_OK;
 }
 
+/* An open source of entries: a decoded chunk (or a single row, n = 1), or, walking backward,
+ * a chunk not decoded yet ("lazy": its compressed value copied, known only by its header). */
+typedef struct lsrc {
+    uint8_t *buf;     /* owned: the decoded payload, or the lazy copy */
+    size_t buf_len;
+    const uint8_t *vals; /* decoded: the values, back to back */
+    int64_t *ts;      /* decoded: entry times, ascending */
+    uint32_t *off, *len;
+    uint32_t n;
+    int64_t pos;      /* decoded: the next entry to give (forward up, backward down) */
+    int64_t first, last;
+    bool lazy;
+    uint64_t order; /* open order: ties between equal times go to the earlier opened */
+} lsrc;
+
 struct storage_log_iter {
     storage *st;
     const rocksdb_snapshot_t *snap;
@@ -139,10 +156,13 @@ struct storage_log_iter {
     int64_t mint, maxt;
     bool backward;
     int64_t day, day_end; /* current day and the last one (inclusive), in walk order */
-    bool started;         /* the current iterator has returned an entry: step before reading */
     bool done;
     uint8_t lower[STORAGE_ROW_KEY_MAX], upper[STORAGE_ROW_KEY_MAX];
     size_t lower_len, upper_len;
+    lsrc **heap; /* forward: min-heap by next time; backward: max-heap (lazy: by last) */
+    size_t nheap, cap;
+    lsrc *retired; /* gave the last entry: freed at the next call */
+    uint64_t opened;
 };
 
 static int64_t day_of(int64_t ns)
@@ -177,7 +197,8 @@ sonde_status storage_log_iter_create(storage *st, const char *tenant, uint64_t s
     return SONDE_OK;
 }
 
-/* Opens the iterator of it->day, positioned on its first entry in walk order. */
+/* Opens the iterator of it->day, positioned on its first row in walk order. Rows are keyed by
+ * their first time: a chunk keyed up to a chunk span before mint may hold entries from mint. */
 static void open_day(storage_log_iter *it)
 {
     if (it->it)
@@ -186,8 +207,13 @@ static void open_day(storage_log_iter *it)
     if (it->ro)
         rocksdb_readoptions_destroy(it->ro);
     static const uint8_t zero_seq[STORAGE_LOG_SEQ_LEN];
+    int64_t lo = it->mint > INT64_MIN + STORAGE_LOG_CHUNK_SPAN_NS
+                     ? it->mint - STORAGE_LOG_CHUNK_SPAN_NS
+                     : INT64_MIN;
+    if (it->mint > 0 && lo < 1)
+        lo = 1; /* rows at ts <= 0 are found only from a range that starts there */
     it->lower_len = storage_key_log(it->lower, it->tenant, it->tlen, (uint32_t)it->day, it->stream,
-                                    it->mint, zero_seq) -
+                                    lo, zero_seq) -
                     STORAGE_LOG_SEQ_LEN;
     /* exclusive upper bound: the key of maxt + 1 without a seq sorts before every key at
      * maxt + 1 and after every key at maxt */
@@ -214,43 +240,330 @@ static void open_day(storage_log_iter *it)
         rocksdb_iter_seek(it->it, (const char *)it->lower, it->lower_len);
 }
 
+static void src_free(lsrc *s)
+{
+    if (!s)
+        return;
+    free(s->buf);
+    free(s->ts);
+    free(s->off);
+    free(s->len);
+    free(s);
+}
+
+static bool get_uv(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned sh = 0; sh < 64 && *p < end; sh += 7) {
+        uint8_t c = *(*p)++;
+        x |= (uint64_t)(c & 0x7f) << sh;
+        if (!(c & 0x80)) {
+            *v = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A chunk's header: n, span, raw payload length; *hl its length. false: malformed. */
+static bool chunk_header(const uint8_t *v, size_t vl, uint64_t *n, uint64_t *span,
+                         uint64_t *raw, size_t *hl)
+{
+    const uint8_t *p = v + 1, *end = v + vl;
+    if (vl < 1 || v[0] != STORAGE_LOG_CHUNK_MAGIC || !get_uv(&p, end, n) ||
+        !get_uv(&p, end, span) || !get_uv(&p, end, raw) || *n == 0 || *n > (1u << 20) ||
+        *span > (uint64_t)INT64_MAX || *raw > (64u << 20) || *raw < *n * 2)
+        return false;
+    *hl = (size_t)(p - v);
+    return true;
+}
+
+/* Decodes a chunk's payload (or takes a single row) into s: times and value offsets.
+ * SONDE_ERR_INVALID: the row is skipped. */
+static sonde_status src_decode(lsrc *s, const uint8_t *v, size_t vl)
+{
+    uint64_t n, span, raw;
+    size_t hl;
+    if (vl == 0 || v[0] != STORAGE_LOG_CHUNK_MAGIC) { /* a single row */
+        s->buf = malloc(vl ? vl : 1);
+        s->ts = malloc(sizeof *s->ts);
+        s->off = malloc(sizeof *s->off);
+        s->len = malloc(sizeof *s->len);
+        if (!s->buf || !s->ts || !s->off || !s->len || vl > UINT32_MAX)
+            return SONDE_ERR_NOMEM;
+        if (vl)
+            memcpy(s->buf, v, vl);
+        s->vals = s->buf;
+        s->n = 1;
+        s->ts[0] = s->first;
+        s->off[0] = 0;
+        s->len[0] = (uint32_t)vl;
+        s->last = s->first;
+        return SONDE_OK;
+    }
+    if (!chunk_header(v, vl, &n, &span, &raw, &hl))
+        return SONDE_ERR_INVALID;
+    uint8_t *pl = malloc(raw);
+    s->ts = malloc(n * sizeof *s->ts);
+    s->off = malloc(n * sizeof *s->off);
+    s->len = malloc(n * sizeof *s->len);
+    if (!pl || !s->ts || !s->off || !s->len) {
+        free(pl);
+        return SONDE_ERR_NOMEM;
+    }
+    size_t got = ZSTD_decompress(pl, raw, v + hl, vl - hl);
+    if (ZSTD_isError(got) || got != raw) {
+        free(pl);
+        return SONDE_ERR_INVALID;
+    }
+    free(s->buf); /* a lazy copy */
+    s->buf = pl;
+    const uint8_t *p = pl, *end = pl + raw;
+    int64_t t = s->first;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t d;
+        if (!get_uv(&p, end, &d) || d > (uint64_t)INT64_MAX || t > INT64_MAX - (int64_t)d)
+            return SONDE_ERR_INVALID;
+        t += (int64_t)d;
+        s->ts[i] = t;
+    }
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t l;
+        if (!get_uv(&p, end, &l) || l > raw)
+            return SONDE_ERR_INVALID;
+        s->off[i] = (uint32_t)total;
+        s->len[i] = (uint32_t)l;
+        total += l;
+    }
+    if (total != (uint64_t)(end - p))
+        return SONDE_ERR_INVALID;
+    s->vals = p;
+    s->n = (uint32_t)n;
+    s->last = s->ts[n - 1];
+    return SONDE_OK;
+}
+
+/* The time a source is ordered by in the heap. */
+static int64_t src_key(const lsrc *s)
+{
+    return s->lazy ? s->last : s->ts[s->pos];
+}
+
+static bool src_before(const storage_log_iter *it, const lsrc *a, const lsrc *b)
+{
+    int64_t ka = src_key(a), kb = src_key(b);
+    if (ka != kb)
+        return it->backward ? ka > kb : ka < kb;
+    if (a->lazy != b->lazy) /* decode a lazy chunk before giving an entry of the same time */
+        return a->lazy;
+    return it->backward ? a->order > b->order : a->order < b->order;
+}
+
+static void heap_up(storage_log_iter *it, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!src_before(it, it->heap[i], it->heap[p]))
+            break;
+        lsrc *t = it->heap[i];
+        it->heap[i] = it->heap[p];
+        it->heap[p] = t;
+        i = p;
+    }
+}
+
+static void heap_down(storage_log_iter *it, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < it->nheap && src_before(it, it->heap[l], it->heap[m]))
+            m = l;
+        if (r < it->nheap && src_before(it, it->heap[r], it->heap[m]))
+            m = r;
+        if (m == i)
+            return;
+        lsrc *t = it->heap[i];
+        it->heap[i] = it->heap[m];
+        it->heap[m] = t;
+        i = m;
+    }
+}
+
+static lsrc *heap_pop(storage_log_iter *it)
+{
+    lsrc *top = it->heap[0];
+    it->heap[0] = it->heap[--it->nheap];
+    if (it->nheap)
+        heap_down(it, 0);
+    return top;
+}
+
+/* Positions a decoded source on its first entry inside [mint, maxt] in walk order; false when
+ * it has none. */
+static bool src_position(storage_log_iter *it, lsrc *s)
+{
+    if (it->backward) {
+        int64_t i = (int64_t)s->n - 1;
+        while (i >= 0 && s->ts[i] > it->maxt)
+            i--;
+        s->pos = i;
+        return i >= 0 && s->ts[i] >= it->mint;
+    }
+    uint32_t i = 0;
+    while (i < s->n && s->ts[i] < it->mint)
+        i++;
+    s->pos = i;
+    return i < s->n && s->ts[i] <= it->maxt;
+}
+
+/* Opens the row under the RocksDB iterator as a source and pushes it (or drops it: nothing
+ * in range, or malformed). Backward, a chunk is only copied (lazy) until it is needed. */
+static sonde_status open_row(storage_log_iter *it, int64_t first)
+{
+    size_t vl;
+    const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it->it, &vl);
+    lsrc *s = calloc(1, sizeof *s);
+    if (!s)
+        return SONDE_ERR_NOMEM;
+    s->first = first;
+    s->order = it->opened++;
+    sonde_status st;
+    uint64_t n, span, raw;
+    size_t hl;
+    if (vl && v[0] == STORAGE_LOG_CHUNK_MAGIC) {
+        if (!chunk_header(v, vl, &n, &span, &raw, &hl) || span > (uint64_t)(INT64_MAX - first) ||
+            first + (int64_t)span < it->mint) {
+            src_free(s); /* malformed, or ends before the range */
+            return SONDE_OK;
+        }
+        s->last = first + (int64_t)span;
+    } else {
+        s->last = first;
+    }
+    if (it->backward && vl && v[0] == STORAGE_LOG_CHUNK_MAGIC) {
+        s->lazy = true;
+        s->buf = malloc(vl);
+        if (!s->buf) {
+            src_free(s);
+            return SONDE_ERR_NOMEM;
+        }
+        memcpy(s->buf, v, vl);
+        s->buf_len = vl;
+        st = SONDE_OK;
+    } else {
+        st = src_decode(s, v, vl);
+        if (st != SONDE_OK || !src_position(it, s)) {
+            src_free(s);
+            return st == SONDE_ERR_NOMEM ? st : SONDE_OK;
+        }
+    }
+    if (it->nheap == it->cap) {
+        size_t nc = it->cap ? it->cap * 2 : 8;
+        lsrc **nh = realloc(it->heap, nc * sizeof *nh);
+        if (!nh) {
+            src_free(s);
+            return SONDE_ERR_NOMEM;
+        }
+        it->heap = nh;
+        it->cap = nc;
+    }
+    it->heap[it->nheap++] = s;
+    heap_up(it, it->nheap - 1);
+    return SONDE_OK;
+}
+
 sonde_status storage_log_iter_next(storage_log_iter *it, int64_t *ts_ns, const void **value,
                                    size_t *len)
 {
     if (!it || it->done)
         return SONDE_ERR_NOT_FOUND;
+    src_free(it->retired);
+    it->retired = NULL;
     size_t pfx = it->tlen + 1 + 4 + 8;
     for (;;) {
-        if (!it->it) {
+        if (!it->it)
             open_day(it);
-        } else if (it->started) {
-            if (it->backward)
-                rocksdb_iter_prev(it->it);
-            else
-                rocksdb_iter_next(it->it);
-        }
-        it->started = true;
+        /* open the rows that may hold the next entry: forward, every row keyed at or before
+         * the heap's next time; backward, every row whose chunk may reach past it */
         while (rocksdb_iter_valid(it->it)) {
             size_t kl;
             const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it->it, &kl);
-            if (kl == pfx + 8 + STORAGE_LOG_SEQ_LEN) {
-                *ts_ns = storage_key_ts_decode(storage_key_get_be64(k + pfx));
-                *value = rocksdb_iter_value(it->it, len);
-                return SONDE_OK;
+            if (kl != pfx + 8 + STORAGE_LOG_SEQ_LEN) {
+                if (it->backward)
+                    rocksdb_iter_prev(it->it);
+                else
+                    rocksdb_iter_next(it->it);
+                continue;
+            }
+            int64_t first = storage_key_ts_decode(storage_key_get_be64(k + pfx));
+            if (it->nheap) {
+                int64_t top = src_key(it->heap[0]);
+                if (!it->backward && first > top)
+                    break;
+                if (it->backward && top > first && top - first > STORAGE_LOG_CHUNK_SPAN_NS)
+                    break;
+            }
+            sonde_status s = open_row(it, first);
+            if (s != SONDE_OK) {
+                it->done = true;
+                return s;
             }
             if (it->backward)
                 rocksdb_iter_prev(it->it);
             else
                 rocksdb_iter_next(it->it);
         }
-        sonde_status s = logs_iter_status(it->it, "logs");
-        if (s != SONDE_OK || it->day == it->day_end) {
-            it->done = true;
-            return s != SONDE_OK ? s : SONDE_ERR_NOT_FOUND;
+        if (it->nheap == 0) {
+            sonde_status s = logs_iter_status(it->it, "logs");
+            if (s != SONDE_OK || it->day == it->day_end) {
+                it->done = true;
+                return s != SONDE_OK ? s : SONDE_ERR_NOT_FOUND;
+            }
+            it->day += it->backward ? -1 : 1;
+            rocksdb_iter_destroy(it->it);
+            it->it = NULL;
+            continue;
         }
-        it->day += it->backward ? -1 : 1;
-        rocksdb_iter_destroy(it->it);
-        it->it = NULL;
+        lsrc *top = it->heap[0];
+        if (top->lazy) {
+            /* needed now: decode, then place by its own entries */
+            heap_pop(it);
+            top->lazy = false;
+            /* src_decode frees the compressed copy once it has the payload */
+            sonde_status s = src_decode(top, top->buf, top->buf_len);
+            if (s == SONDE_ERR_NOMEM) {
+                src_free(top);
+                it->done = true;
+                return s;
+            }
+            if (s != SONDE_OK || !src_position(it, top)) {
+                src_free(top);
+                continue;
+            }
+            it->heap[it->nheap++] = top;
+            heap_up(it, it->nheap - 1);
+            continue;
+        }
+        /* give the top entry; the next one of its source, if in range, goes back in */
+        *ts_ns = top->ts[top->pos];
+        *value = top->vals + top->off[top->pos];
+        *len = top->len[top->pos];
+        bool more;
+        if (it->backward) {
+            top->pos--;
+            more = top->pos >= 0 && top->ts[top->pos] >= it->mint;
+        } else {
+            top->pos++;
+            more = top->pos < (int64_t)top->n && top->ts[top->pos] <= it->maxt;
+        }
+        if (more) {
+            heap_down(it, 0);
+        } else {
+            heap_pop(it);
+            it->retired = top; /* its memory holds *value until the next call */
+        }
+        return SONDE_OK;
     }
 }
 
@@ -258,6 +571,10 @@ void storage_log_iter_destroy(storage_log_iter *it)
 {
     if (!it)
         return;
+    for (size_t i = 0; i < it->nheap; i++)
+        src_free(it->heap[i]);
+    free(it->heap);
+    src_free(it->retired);
     if (it->it)
         rocksdb_iter_destroy(it->it);
     if (it->ro)

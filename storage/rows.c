@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zstd.h>
+
 #include "../core/log.h"
 #include "storage_internal.h"
 
@@ -199,6 +201,126 @@ size_t storage_batch_rows(const storage_batch *b)
 size_t storage_batch_row_bytes(const storage_batch *b)
 {
     return b && b->rows.a ? arena_used(b->rows.a) : 0;
+}
+
+/* ---- log chunks ---- */
+
+static int log_row_cmp(const void *x, const void *y, void *ctx)
+{
+    const storage_rows *rs = ctx;
+    const storage_row *a = &rs->rows[*(const size_t *)x];
+    const storage_row *b = &rs->rows[*(const size_t *)y];
+    int c = memcmp(a->id, b->id, 8); /* stream */
+    if (c)
+        return c;
+    int64_t da = a->ts_ns > 0 ? a->ts_ns / STORAGE_DAY_NS : -1;
+    int64_t db = b->ts_ns > 0 ? b->ts_ns / STORAGE_DAY_NS : -1;
+    if (da != db)
+        return da < db ? -1 : 1;
+    if (a->ts_ns != b->ts_ns)
+        return a->ts_ns < b->ts_ns ? -1 : 1;
+    size_t ia = *(const size_t *)x, ib = *(const size_t *)y;
+    return (ia > ib) - (ia < ib); /* stable */
+}
+
+static size_t chunk_varint(uint8_t *o, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        o[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    o[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Encodes rows idx[0..n) (one stream and day, ascending time) as one chunk row in out. */
+static sonde_status chunk_make(storage_rows *r, const size_t *idx, size_t n, arena *a,
+                               storage_row *out)
+{
+    size_t raw = 0;
+    for (size_t i = 0; i < n; i++)
+        raw += 20 + r->rows[idx[i]].len;
+    uint8_t *payload = malloc(raw ? raw : 1);
+    if (!payload)
+        return SONDE_ERR_NOMEM;
+    size_t o = 0;
+    int64_t first = r->rows[idx[0]].ts_ns, prev = first;
+    for (size_t i = 0; i < n; i++) {
+        int64_t d = r->rows[idx[i]].ts_ns - prev; /* >= 0: sorted */
+        o += chunk_varint(payload + o, (uint64_t)d);
+        prev = r->rows[idx[i]].ts_ns;
+    }
+    for (size_t i = 0; i < n; i++)
+        o += chunk_varint(payload + o, r->rows[idx[i]].len);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(payload + o, r->rows[idx[i]].value, r->rows[idx[i]].len);
+        o += r->rows[idx[i]].len;
+    }
+    size_t bound = ZSTD_compressBound(o);
+    uint8_t *v = arena_alloc(a, 1 + 30 + bound);
+    if (!v) {
+        free(payload);
+        return SONDE_ERR_NOMEM;
+    }
+    size_t h = 0;
+    v[h++] = STORAGE_LOG_CHUNK_MAGIC;
+    h += chunk_varint(v + h, n);
+    h += chunk_varint(v + h, (uint64_t)(prev - first));
+    h += chunk_varint(v + h, o);
+    size_t z = ZSTD_compress(v + h, bound, payload, o, 3);
+    free(payload);
+    if (ZSTD_isError(z))
+        return SONDE_ERR_NOMEM;
+    *out = r->rows[idx[0]]; /* stream id and first time */
+    out->value = v;
+    out->len = h + z;
+    return SONDE_OK;
+}
+
+sonde_status storage_batch_pack_logs(storage_batch *b)
+{
+    if (!b || b->kind != STORAGE_BATCH_OTLP_LOGS_V1)
+        return SONDE_ERR_INVALID;
+    storage_rows *r = &b->rows;
+    if (r->n == 0)
+        return SONDE_OK;
+    size_t *idx = malloc(r->n * sizeof *idx);
+    storage_row *chunks = arena_alloc(r->a, r->n * sizeof *chunks);
+    if (!idx || !chunks) {
+        free(idx);
+        return SONDE_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        idx[i] = i;
+    qsort_r(idx, r->n, sizeof *idx, log_row_cmp, r);
+    size_t nc = 0;
+    sonde_status s = SONDE_OK;
+    for (size_t i = 0; i < r->n && s == SONDE_OK;) {
+        const storage_row *f = &r->rows[idx[i]];
+        int64_t day = f->ts_ns > 0 ? f->ts_ns / STORAGE_DAY_NS : -1;
+        size_t j = i, bytes = 0;
+        while (j < r->n && j - i < STORAGE_LOG_CHUNK_MAX_ENTRIES) {
+            const storage_row *c = &r->rows[idx[j]];
+            int64_t cd = c->ts_ns > 0 ? c->ts_ns / STORAGE_DAY_NS : -1;
+            if (memcmp(c->id, f->id, 8) != 0 || cd != day ||
+                c->ts_ns - f->ts_ns > STORAGE_LOG_CHUNK_SPAN_NS ||
+                (j > i && bytes + c->len > STORAGE_LOG_CHUNK_MAX_BYTES))
+                break;
+            bytes += c->len;
+            j++;
+        }
+        s = chunk_make(r, idx + i, j - i, r->a, &chunks[nc]);
+        nc++;
+        i = j;
+    }
+    free(idx);
+    if (s != SONDE_OK)
+        return s;
+    r->rows = chunks; /* the originals stay in the arena until the batch goes */
+    r->n = nc;
+    r->cap = r->n;
+    return SONDE_OK;
 }
 
 void storage_rows_fini(storage_rows *r)

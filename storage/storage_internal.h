@@ -47,6 +47,17 @@ bool storage_key_chunk_parse(const uint8_t *k, size_t n, size_t *tlen, uint64_t 
  * (UTC) of a time in ns; times <= 0 take the day of commit_ms. */
 #define STORAGE_DAY_NS 86400000000000LL
 #define STORAGE_LOG_SEQ_LEN 12 /* batch id[0..8) + BE4 row index */
+
+/* Log chunks (rows.c writes, logs_read.c reads): the entries of one stream, one day and one
+ * batch in one logs row, keyed by the first entry's time. Value: STORAGE_LOG_CHUNK_MAGIC,
+ * varints n, span (last - first ts, ns) and the payload's raw length, then the payload as
+ * one zstd frame: n zigzag varint ts deltas (from first ts, then from the previous), n varint
+ * value lengths, the values. A chunk spans at most STORAGE_LOG_CHUNK_SPAN_NS, so a reader
+ * looking for entries from t on starts at the chunks keyed from t - that span. */
+#define STORAGE_LOG_CHUNK_MAGIC 0x03
+#define STORAGE_LOG_CHUNK_SPAN_NS (INT64_C(600) * 1000000000)
+#define STORAGE_LOG_CHUNK_MAX_ENTRIES 4096
+#define STORAGE_LOG_CHUNK_MAX_BYTES (1u << 20)
 uint32_t storage_key_day(int64_t ns, int64_t commit_ms);
 void storage_key_put_be32(uint8_t *p, uint32_t v);
 uint32_t storage_key_get_be32(const uint8_t *p);
@@ -349,7 +360,7 @@ struct storage {
     rocksdb_options_t *opts;
     rocksdb_options_t *opts_log; /* the batches family */
     rocksdb_options_t *opts_rows; /* spans, trace_index, log_streams: universal, zstd bottom */
-    rocksdb_options_t *opts_logs; /* logs: opts_rows, 64 KiB blocks, zstd dictionary */
+    rocksdb_options_t *opts_logs; /* logs: opts_rows, 64 KiB blocks, no compression (chunks) */
     int64_t next_retention_ms;    /* committer: next log retention run */
     rocksdb_block_based_table_options_t *bbo_logs;
     rocksdb_column_family_handle_t *cf[CF_COUNT];

@@ -340,6 +340,103 @@ static void test_logs(void)
     tmpdir_remove(dir);
 }
 
+/* A logs batch for stream {app=app} with entries at ts[i] (values "<tag><i>"), packed into
+ * chunks when pack is set. */
+static storage_batch *chunk_batch(const char *payload, const char *tag, const int64_t *ts,
+                                  size_t n, bool pack)
+{
+    storage_batch *b = storage_batch_create("acme", STORAGE_BATCH_OTLP_LOGS_V1, payload,
+                                            strlen(payload), NULL, NULL, 0);
+    sonde_label l[1] = {{"app", "web", 3, 3}};
+    for (size_t i = 0; b && i < n; i++) {
+        char v[32];
+        snprintf(v, sizeof v, "%s%zu", tag, i);
+        if (storage_batch_add_log(b, l, 1, ts[i], v, strlen(v)) != SONDE_OK) {
+            storage_batch_destroy(b);
+            return NULL;
+        }
+    }
+    if (b && pack && storage_batch_pack_logs(b) != SONDE_OK) {
+        storage_batch_destroy(b);
+        return NULL;
+    }
+    return b;
+}
+
+/* Entries of the stream in [mint, maxt] as "ts:value,..." (ts relative to base, seconds). */
+static void read_str(storage *st, int64_t base, int64_t mint, int64_t maxt, bool backward,
+                     char *out, size_t cap)
+{
+    sonde_label l[1] = {{"app", "web", 3, 3}};
+    storage_log_iter *it;
+    out[0] = 0;
+    if (storage_log_iter_create(st, "acme", series_labels_hash(l, 1), mint, maxt, backward,
+                                &it) != SONDE_OK) {
+        snprintf(out, cap, "ERROR");
+        return;
+    }
+    size_t o = 0;
+    int64_t t;
+    const void *v;
+    size_t vl;
+    sonde_status s;
+    while ((s = storage_log_iter_next(it, &t, &v, &vl)) == SONDE_OK && o + 64 < cap)
+        o += (size_t)snprintf(out + o, cap - o, "%s%lld:%.*s", o ? "," : "",
+                              (long long)((t - base) / 1000000000), (int)vl, (const char *)v);
+    if (s != SONDE_ERR_NOT_FOUND && s != SONDE_OK)
+        snprintf(out, cap, "ERROR %d", (int)s);
+    storage_log_iter_destroy(it);
+}
+
+/* Chunks: a stream's entries of a batch in one row per day and 10 minutes, read back one by
+ * one in time order, merged with overlapping chunks and single rows, forward and backward,
+ * ranges starting or ending inside a chunk, across days. */
+static void test_chunks(void)
+{
+    char *dir = tmpdir_make();
+    storage *st = open_cfg(dir, 60000, 8);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    const int64_t S = 1000000000LL, base = 19000 * DAY_NS + 1000 * S;
+    /* out of order inside the batch: sorted when packed (stable for equal times) */
+    int64_t ta[5] = {base + 30 * S, base + 10 * S, base + 20 * S, base + 40 * S, base + 20 * S};
+    int64_t tb[3] = {base + 15 * S, base + 25 * S, base + 45 * S};
+    int64_t tc[1] = {base + 22 * S};
+    /* 20 minutes apart and across midnight: separate chunks */
+    int64_t td[3] = {base + 50 * S, base + 1250 * S, 19001 * DAY_NS + 5 * S};
+    CHECK(submit_wait(st, chunk_batch("c-a", "a", ta, 5, true), NULL) == 0);
+    CHECK(submit_wait(st, chunk_batch("c-b", "b", tb, 3, true), NULL) == 0);
+    CHECK(submit_wait(st, chunk_batch("c-c", "c", tc, 1, false), NULL) == 0);
+    CHECK(submit_wait(st, chunk_batch("c-d", "d", td, 3, true), NULL) == 0);
+    CHECK_EQ_INT(cf_count(st, CF_LOGS), 1 + 1 + 1 + 3);
+    char got[2048];
+    read_str(st, base, 0, INT64_MAX, false, got, sizeof got);
+    CHECK_EQ_STR(got, "10:a1,15:b0,20:a2,20:a4,22:c0,25:b1,30:a0,40:a3,45:b2,50:d0,1250:d1,"
+                      "85405:d2");
+    read_str(st, base, 0, INT64_MAX, true, got, sizeof got);
+    CHECK_EQ_STR(got, "85405:d2,1250:d1,50:d0,45:b2,40:a3,30:a0,25:b1,22:c0,20:a4,20:a2,15:b0,"
+                      "10:a1");
+    /* ranges that start and end inside chunks */
+    read_str(st, base, base + 18 * S, base + 26 * S, false, got, sizeof got);
+    CHECK_EQ_STR(got, "20:a2,20:a4,22:c0,25:b1");
+    read_str(st, base, base + 18 * S, base + 26 * S, true, got, sizeof got);
+    CHECK_EQ_STR(got, "25:b1,22:c0,20:a4,20:a2");
+    read_str(st, base, base + 41 * S, base + 1249 * S, false, got, sizeof got);
+    CHECK_EQ_STR(got, "45:b2,50:d0");
+    read_str(st, base, base + 1300 * S, 19001 * DAY_NS + 4 * S, true, got, sizeof got);
+    CHECK_EQ_STR(got, "");
+    read_str(st, base, base + 45 * S, base + 45 * S, true, got, sizeof got);
+    CHECK_EQ_STR(got, "45:b2");
+    /* a chunk survives a reopen */
+    storage_close(st);
+    st = open_cfg(dir, 60000, 8);
+    read_str(st, base, base + 39 * S, base + 1300 * S, true, got, sizeof got);
+    CHECK_EQ_STR(got, "1250:d1,50:d0,45:b2,40:a3");
+    storage_close(st);
+    tmpdir_remove(dir);
+}
+
 /* --logs.retention: whole days past the retention go, for every tenant; the rest stays. */
 static void test_retention(void)
 {
@@ -580,6 +677,7 @@ int main(void)
     RUN(test_logs);
     RUN(test_mixed);
     RUN(test_retention);
+    RUN(test_chunks);
     RUN(test_templates_counts);
     RUN(test_old_dir);
     return TEST_DONE();
