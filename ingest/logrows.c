@@ -235,7 +235,7 @@ sonde_status ingest_logrows_fill(ingest_ctx *ctx, ingest_req *r, ingest_logrows 
     }
     sampling_logs_note_encoded(ctx->logs, nenc);
     if (st == SONDE_OK)
-        st = storage_batch_pack_logs(b); /* a stream's lines, compressed together */
+        st = storage_batch_pack_logs(ctx->st, b); /* a stream's lines, compressed together */
     for (size_t i = 0; i < res.nversions && st == SONDE_OK; i++)
         st = storage_batch_add_template(b, res.versions[i].id, res.versions[i].version,
                                         res.versions[i].text, res.versions[i].len);

@@ -26,7 +26,7 @@
 
 static const char *cf_names[CF_COUNT] = {
     "default", "batches", "batch_ids", "series", "chunks", "meta",
-    "spans",   "trace_index", "logs",  "log_streams", "templates"};
+    "spans",   "trace_index", "logs",  "log_streams", "templates", "log_dicts"};
 
 sonde_status storage_db_open(storage *st, char *err, size_t errlen)
 {

@@ -135,9 +135,11 @@ sonde_status storage_log_streams(storage *st, const char *tenant, const storage_
 typedef struct lsrc {
     uint8_t *buf;     /* owned: the decoded payload, or the lazy copy */
     size_t buf_len;
-    const uint8_t *vals; /* decoded: the values, back to back */
+    const uint8_t *vals; /* decoded: the header parts, back to back (single row: the value) */
+    const uint8_t *rest; /* decoded chunk: the rests, back to back */
     int64_t *ts;      /* decoded: entry times, ascending */
-    uint32_t *off, *len;
+    uint32_t *off, *len;      /* header part of entry i: vals + off[i], len[i] */
+    uint32_t *roff, *rlen;    /* its rest: rest + roff[i], rlen[i] */
     uint32_t n;
     int64_t pos;      /* decoded: the next entry to give (forward up, backward down) */
     int64_t first, last;
@@ -163,6 +165,9 @@ struct storage_log_iter {
     size_t nheap, cap;
     lsrc *retired; /* gave the last entry: freed at the next call */
     uint64_t opened;
+    ZSTD_DCtx *dctx; /* created at the first chunk */
+    uint8_t *out;    /* a chunk entry's value, header part and rest joined */
+    size_t out_cap;
 };
 
 static int64_t day_of(int64_t ns)
@@ -248,6 +253,8 @@ static void src_free(lsrc *s)
     free(s->ts);
     free(s->off);
     free(s->len);
+    free(s->roff);
+    free(s->rlen);
     free(s);
 }
 
@@ -265,24 +272,26 @@ static bool get_uv(const uint8_t **p, const uint8_t *end, uint64_t *v)
     return false;
 }
 
-/* A chunk's header: n, span, raw payload length; *hl its length. false: malformed. */
+/* A chunk's header: n, span, raw payload length, dictionary version; *hl its length.
+ * false: malformed. */
 static bool chunk_header(const uint8_t *v, size_t vl, uint64_t *n, uint64_t *span,
-                         uint64_t *raw, size_t *hl)
+                         uint64_t *raw, uint64_t *dict, size_t *hl)
 {
     const uint8_t *p = v + 1, *end = v + vl;
     if (vl < 1 || v[0] != STORAGE_LOG_CHUNK_MAGIC || !get_uv(&p, end, n) ||
-        !get_uv(&p, end, span) || !get_uv(&p, end, raw) || *n == 0 || *n > (1u << 20) ||
-        *span > (uint64_t)INT64_MAX || *raw > (64u << 20) || *raw < *n * 2)
+        !get_uv(&p, end, span) || !get_uv(&p, end, raw) || !get_uv(&p, end, dict) || *n == 0 ||
+        *n > (1u << 20) || *span > (uint64_t)INT64_MAX || *raw > (64u << 20) ||
+        *raw < *n * 3 || *dict > UINT32_MAX)
         return false;
     *hl = (size_t)(p - v);
     return true;
 }
 
 /* Decodes a chunk's payload (or takes a single row) into s: times and value offsets.
- * SONDE_ERR_INVALID: the row is skipped. */
-static sonde_status src_decode(lsrc *s, const uint8_t *v, size_t vl)
+ * SONDE_ERR_INVALID: the row is skipped (also when its dictionary is missing). */
+static sonde_status src_decode(storage_log_iter *it, lsrc *s, const uint8_t *v, size_t vl)
 {
-    uint64_t n, span, raw;
+    uint64_t n, span, raw, dict;
     size_t hl;
     if (vl == 0 || v[0] != STORAGE_LOG_CHUNK_MAGIC) { /* a single row */
         s->buf = malloc(vl ? vl : 1);
@@ -301,19 +310,29 @@ static sonde_status src_decode(lsrc *s, const uint8_t *v, size_t vl)
         s->last = s->first;
         return SONDE_OK;
     }
-    if (!chunk_header(v, vl, &n, &span, &raw, &hl))
+    if (!chunk_header(v, vl, &n, &span, &raw, &dict, &hl))
         return SONDE_ERR_INVALID;
+    if (!it->dctx && !(it->dctx = ZSTD_createDCtx()))
+        return SONDE_ERR_NOMEM;
     uint8_t *pl = malloc(raw);
     s->ts = malloc(n * sizeof *s->ts);
     s->off = malloc(n * sizeof *s->off);
     s->len = malloc(n * sizeof *s->len);
-    if (!pl || !s->ts || !s->off || !s->len) {
+    s->roff = malloc(n * sizeof *s->roff);
+    s->rlen = malloc(n * sizeof *s->rlen);
+    if (!pl || !s->ts || !s->off || !s->len || !s->roff || !s->rlen) {
         free(pl);
         return SONDE_ERR_NOMEM;
     }
-    size_t got = ZSTD_decompress(pl, raw, v + hl, vl - hl);
-    if (ZSTD_isError(got) || got != raw) {
+    size_t got = 0;
+    sonde_status zs = storage_logdict_decompress(it->st, it->dctx, it->tenant, it->tlen,
+                                                 it->stream, (uint32_t)dict, v + hl, vl - hl, pl,
+                                                 raw, &got);
+    if (zs != SONDE_OK || got != raw) {
         free(pl);
+        if (zs == SONDE_ERR_NOT_FOUND)
+            log_warn("storage.logdict_missing", "stream=%016llx version=%u",
+                     (unsigned long long)it->stream, (unsigned)dict);
         return SONDE_ERR_INVALID;
     }
     free(s->buf); /* a lazy copy */
@@ -327,7 +346,7 @@ static sonde_status src_decode(lsrc *s, const uint8_t *v, size_t vl)
         t += (int64_t)d;
         s->ts[i] = t;
     }
-    uint64_t total = 0;
+    uint64_t total = 0, rtotal = 0;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t l;
         if (!get_uv(&p, end, &l) || l > raw)
@@ -336,9 +355,18 @@ static sonde_status src_decode(lsrc *s, const uint8_t *v, size_t vl)
         s->len[i] = (uint32_t)l;
         total += l;
     }
-    if (total != (uint64_t)(end - p))
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t l;
+        if (!get_uv(&p, end, &l) || l > raw)
+            return SONDE_ERR_INVALID;
+        s->roff[i] = (uint32_t)rtotal;
+        s->rlen[i] = (uint32_t)l;
+        rtotal += l;
+    }
+    if (total + rtotal != (uint64_t)(end - p))
         return SONDE_ERR_INVALID;
     s->vals = p;
+    s->rest = p + total;
     s->n = (uint32_t)n;
     s->last = s->ts[n - 1];
     return SONDE_OK;
@@ -429,10 +457,10 @@ static sonde_status open_row(storage_log_iter *it, int64_t first)
     s->first = first;
     s->order = it->opened++;
     sonde_status st;
-    uint64_t n, span, raw;
+    uint64_t n, span, raw, dict;
     size_t hl;
     if (vl && v[0] == STORAGE_LOG_CHUNK_MAGIC) {
-        if (!chunk_header(v, vl, &n, &span, &raw, &hl) || span > (uint64_t)(INT64_MAX - first) ||
+        if (!chunk_header(v, vl, &n, &span, &raw, &dict, &hl) || span > (uint64_t)(INT64_MAX - first) ||
             first + (int64_t)span < it->mint) {
             src_free(s); /* malformed, or ends before the range */
             return SONDE_OK;
@@ -452,7 +480,7 @@ static sonde_status open_row(storage_log_iter *it, int64_t first)
         s->buf_len = vl;
         st = SONDE_OK;
     } else {
-        st = src_decode(s, v, vl);
+        st = src_decode(it, s, v, vl);
         if (st != SONDE_OK || !src_position(it, s)) {
             src_free(s);
             return st == SONDE_ERR_NOMEM ? st : SONDE_OK;
@@ -531,7 +559,7 @@ sonde_status storage_log_iter_next(storage_log_iter *it, int64_t *ts_ns, const v
             heap_pop(it);
             top->lazy = false;
             /* src_decode frees the compressed copy once it has the payload */
-            sonde_status s = src_decode(top, top->buf, top->buf_len);
+            sonde_status s = src_decode(it, top, top->buf, top->buf_len);
             if (s == SONDE_ERR_NOMEM) {
                 src_free(top);
                 it->done = true;
@@ -547,8 +575,26 @@ sonde_status storage_log_iter_next(storage_log_iter *it, int64_t *ts_ns, const v
         }
         /* give the top entry; the next one of its source, if in range, goes back in */
         *ts_ns = top->ts[top->pos];
-        *value = top->vals + top->off[top->pos];
-        *len = top->len[top->pos];
+        if (top->rest) { /* a chunk entry: header part and rest joined */
+            size_t hl = top->len[top->pos], rl = top->rlen[top->pos];
+            if (hl + rl > it->out_cap) {
+                size_t nc = (hl + rl) * 2 + 256;
+                uint8_t *no = realloc(it->out, nc);
+                if (!no) {
+                    it->done = true;
+                    return SONDE_ERR_NOMEM;
+                }
+                it->out = no;
+                it->out_cap = nc;
+            }
+            memcpy(it->out, top->vals + top->off[top->pos], hl);
+            memcpy(it->out + hl, top->rest + top->roff[top->pos], rl);
+            *value = it->out;
+            *len = hl + rl;
+        } else {
+            *value = top->vals + top->off[top->pos];
+            *len = top->len[top->pos];
+        }
         bool more;
         if (it->backward) {
             top->pos--;
@@ -575,6 +621,8 @@ void storage_log_iter_destroy(storage_log_iter *it)
         src_free(it->heap[i]);
     free(it->heap);
     src_free(it->retired);
+    ZSTD_freeDCtx(it->dctx);
+    free(it->out);
     if (it->it)
         rocksdb_iter_destroy(it->it);
     if (it->ro)

@@ -68,6 +68,7 @@ static sonde_status rows_append(storage_rows *r, const uint8_t *id, size_t idlen
     row->ts_ns = ts;
     row->value = v;
     row->len = len;
+    row->hlen = hlen;
     r->n++;
     return SONDE_OK;
 }
@@ -235,12 +236,13 @@ static size_t chunk_varint(uint8_t *o, uint64_t v)
 }
 
 /* Encodes rows idx[0..n) (one stream and day, ascending time) as one chunk row in out. */
-static sonde_status chunk_make(storage_rows *r, const size_t *idx, size_t n, arena *a,
+static sonde_status chunk_make(storage *st, ZSTD_CCtx *cctx, const storage_batch *b,
+                               storage_rows *r, const size_t *idx, size_t n, arena *a,
                                storage_row *out)
 {
     size_t raw = 0;
     for (size_t i = 0; i < n; i++)
-        raw += 20 + r->rows[idx[i]].len;
+        raw += 30 + r->rows[idx[i]].len;
     uint8_t *payload = malloc(raw ? raw : 1);
     if (!payload)
         return SONDE_ERR_NOMEM;
@@ -252,13 +254,20 @@ static sonde_status chunk_make(storage_rows *r, const size_t *idx, size_t n, are
         prev = r->rows[idx[i]].ts_ns;
     }
     for (size_t i = 0; i < n; i++)
-        o += chunk_varint(payload + o, r->rows[idx[i]].len);
+        o += chunk_varint(payload + o, r->rows[idx[i]].hlen);
+    for (size_t i = 0; i < n; i++)
+        o += chunk_varint(payload + o, r->rows[idx[i]].len - r->rows[idx[i]].hlen);
     for (size_t i = 0; i < n; i++) {
-        memcpy(payload + o, r->rows[idx[i]].value, r->rows[idx[i]].len);
-        o += r->rows[idx[i]].len;
+        memcpy(payload + o, r->rows[idx[i]].value, r->rows[idx[i]].hlen);
+        o += r->rows[idx[i]].hlen;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const storage_row *w = &r->rows[idx[i]];
+        memcpy(payload + o, (const uint8_t *)w->value + w->hlen, w->len - w->hlen);
+        o += w->len - w->hlen;
     }
     size_t bound = ZSTD_compressBound(o);
-    uint8_t *v = arena_alloc(a, 1 + 30 + bound);
+    uint8_t *v = arena_alloc(a, 1 + 40 + bound);
     if (!v) {
         free(payload);
         return SONDE_ERR_NOMEM;
@@ -268,27 +277,38 @@ static sonde_status chunk_make(storage_rows *r, const size_t *idx, size_t n, are
     h += chunk_varint(v + h, n);
     h += chunk_varint(v + h, (uint64_t)(prev - first));
     h += chunk_varint(v + h, o);
-    size_t z = ZSTD_compress(v + h, bound, payload, o, 3);
+    /* the dictionary version goes before the frame: compress into place after a 5-byte slot */
+    uint8_t *frame = v + h + 5;
+    size_t z = 0;
+    uint32_t ver = 0;
+    sonde_status s = storage_logdict_compress(st, cctx, b->tenant, b->tlen,
+                                              storage_key_get_be64(r->rows[idx[0]].id), payload,
+                                              o, frame, bound, &z, &ver);
     free(payload);
-    if (ZSTD_isError(z))
-        return SONDE_ERR_NOMEM;
+    if (s != SONDE_OK)
+        return s;
+    size_t vl = chunk_varint(v + h, ver);
+    memmove(v + h + vl, frame, z);
+    h += vl;
     *out = r->rows[idx[0]]; /* stream id and first time */
     out->value = v;
     out->len = h + z;
     return SONDE_OK;
 }
 
-sonde_status storage_batch_pack_logs(storage_batch *b)
+sonde_status storage_batch_pack_logs(storage *st, storage_batch *b)
 {
-    if (!b || b->kind != STORAGE_BATCH_OTLP_LOGS_V1)
+    if (!st || !b || b->kind != STORAGE_BATCH_OTLP_LOGS_V1)
         return SONDE_ERR_INVALID;
     storage_rows *r = &b->rows;
     if (r->n == 0)
         return SONDE_OK;
     size_t *idx = malloc(r->n * sizeof *idx);
     storage_row *chunks = arena_alloc(r->a, r->n * sizeof *chunks);
-    if (!idx || !chunks) {
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    if (!idx || !chunks || !cctx) {
         free(idx);
+        ZSTD_freeCCtx(cctx);
         return SONDE_ERR_NOMEM;
     }
     for (size_t i = 0; i < r->n; i++)
@@ -310,11 +330,12 @@ sonde_status storage_batch_pack_logs(storage_batch *b)
             bytes += c->len;
             j++;
         }
-        s = chunk_make(r, idx + i, j - i, r->a, &chunks[nc]);
+        s = chunk_make(st, cctx, b, r, idx + i, j - i, r->a, &chunks[nc]);
         nc++;
         i = j;
     }
     free(idx);
+    ZSTD_freeCCtx(cctx);
     if (s != SONDE_OK)
         return s;
     r->rows = chunks; /* the originals stay in the arena until the batch goes */

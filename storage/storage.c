@@ -122,7 +122,9 @@ sonde_status storage_open(const storage_config *cfg, storage **out, char *err, s
     st->commit_ring = ring_mpsc_create(st->cfg.commit_queue);
     if (!st->commit_ring)
         goto fail;
-    rc = storage_db_open(st, err, errlen);
+    rc = storage_logdicts_init(st);
+    if (rc == SONDE_OK)
+        rc = storage_db_open(st, err, errlen);
     if (rc != SONDE_OK)
         goto fail;
     rc = read_sequences(st);
@@ -182,6 +184,7 @@ void storage_close(storage *st)
         pthread_rwlock_destroy(&sh->lock);
     }
     storage_db_close(st);
+    storage_logdicts_fini(st);
     ring_mpsc_destroy(st->commit_ring);
     storage_dedup_fini(&st->dedup);
     pthread_mutex_destroy(&st->ckpt_mu);

@@ -203,12 +203,13 @@ sonde_status storage_template_get(storage *st, const char *tenant, uint64_t temp
 /* Packs a logs batch's rows into chunks (call once, after the last add, before submit; on the
  * caller's thread): per stream and day, the rows in time order (stable), at most 4096 rows,
  * 1 MiB and 10 minutes per chunk, each one logs row keyed by its first time and compressed
- * with zstd as a whole, so similar lines of a stream compress together and the per-row key
- * is paid once per chunk. storage_log_iter gives back the entries one by one, in time order
+ * with zstd as a whole, with a dictionary trained on the stream's first chunks (stored in the
+ * log_dicts family before any chunk uses it), so similar lines of a stream compress together
+ * and the per-row key is paid once per chunk. storage_log_iter gives back the entries one by one, in time order
  * across chunks. A log value must not start with the byte 0x03 (the chunk marker); the
  * pipeline's rows start with 0x01/0x02, bare records with a protobuf tag.
  * SONDE_ERR_INVALID (wrong kind), SONDE_ERR_NOMEM. */
-sonde_status storage_batch_pack_logs(storage_batch *b);
+sonde_status storage_batch_pack_logs(storage *st, storage_batch *b);
 
 /* Number of rows added to a batch (spans or log records), and the bytes the batch holds for
  * them (values, keys' material, stream labels: for in-flight memory accounting; the caller may

@@ -18,6 +18,7 @@
 
 #include <pthread.h>
 #include <rocksdb/c.h>
+#include <zstd.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -48,12 +49,33 @@ bool storage_key_chunk_parse(const uint8_t *k, size_t n, size_t *tlen, uint64_t 
 #define STORAGE_DAY_NS 86400000000000LL
 #define STORAGE_LOG_SEQ_LEN 12 /* batch id[0..8) + BE4 row index */
 
+/* ---- zstd dictionaries of log chunks, per stream (logdict.c) ---- */
+typedef struct storage_logdicts storage_logdicts;
+sonde_status storage_logdicts_init(storage *st);
+void storage_logdicts_fini(storage *st);
+/* Compresses a chunk payload of (tenant, stream) into dst (cap >= ZSTD_compressBound(n)),
+ * with the stream's dictionary when it has one (*version, else 0); the first payloads of a
+ * stream train it. SONDE_ERR_NOMEM. */
+sonde_status storage_logdict_compress(storage *st, ZSTD_CCtx *cctx, const char *tenant,
+                                      size_t tlen, uint64_t stream, const uint8_t *src,
+                                      size_t n, uint8_t *dst, size_t cap, size_t *out,
+                                      uint32_t *version);
+/* Decompresses with dictionary `version` of the stream (0: none). SONDE_ERR_NOT_FOUND (no such
+ * dictionary stored), SONDE_ERR_INVALID (corrupt). */
+sonde_status storage_logdict_decompress(storage *st, ZSTD_DCtx *dctx, const char *tenant,
+                                        size_t tlen, uint64_t stream, uint32_t version,
+                                        const uint8_t *src, size_t n, uint8_t *dst, size_t cap,
+                                        size_t *out);
+
 /* Log chunks (rows.c writes, logs_read.c reads): the entries of one stream, one day and one
  * batch in one logs row, keyed by the first entry's time. Value: STORAGE_LOG_CHUNK_MAGIC,
- * varints n, span (last - first ts, ns) and the payload's raw length, then the payload as
- * one zstd frame: n zigzag varint ts deltas (from first ts, then from the previous), n varint
- * value lengths, the values. A chunk spans at most STORAGE_LOG_CHUNK_SPAN_NS, so a reader
- * looking for entries from t on starts at the chunks keyed from t - that span. */
+ * varints n, span (last - first ts, ns), the payload's raw length and the zstd dictionary
+ * version (logdict.c; 0: none), then the payload as one zstd frame, in columns: n varint ts
+ * deltas (from first ts, then from the previous), n varint header-part lengths, n varint
+ * rest lengths, the header parts, the rests (a value is its header part followed by its rest:
+ * storage_batch_add_log_hdr's hdr and value, kept apart so that like bytes sit together).
+ * A chunk spans at most STORAGE_LOG_CHUNK_SPAN_NS, so a reader looking for entries from t on
+ * starts at the chunks keyed from t - that span. */
 #define STORAGE_LOG_CHUNK_MAGIC 0x03
 #define STORAGE_LOG_CHUNK_SPAN_NS (INT64_C(600) * 1000000000)
 #define STORAGE_LOG_CHUNK_MAX_ENTRIES 4096
@@ -152,6 +174,7 @@ typedef struct storage_row {
     int64_t ts_ns; /* span start / log timestamp; <= 0: the commit day */
     const void *value;
     size_t len;
+    size_t hlen; /* logs: the caller's header part at the start of value (chunk column) */
 } storage_row;
 
 /* A distinct log stream of a batch: its id and canonical label encoding (rows arena). */
@@ -348,6 +371,7 @@ enum {
     CF_LOGS,
     CF_LOG_STREAMS,
     CF_TEMPLATES,
+    CF_LOG_DICTS,
     CF_COUNT
 };
 
@@ -362,7 +386,9 @@ struct storage {
     rocksdb_options_t *opts_rows; /* spans, trace_index, log_streams: universal, zstd bottom */
     rocksdb_options_t *opts_logs; /* logs: opts_rows, 64 KiB blocks, no compression (chunks) */
     int64_t next_retention_ms;    /* committer: next log retention run */
+    struct storage_logdicts *logdicts; /* logdict.c */
     rocksdb_block_based_table_options_t *bbo_logs;
+    /* chunks: opts, uncompressed, with a block cache of its own (db.c) */
     rocksdb_column_family_handle_t *cf[CF_COUNT];
     rocksdb_writeoptions_t *wo;       /* commit: sync = cfg.fsync */
     rocksdb_writeoptions_t *wo_async; /* aggregator writes (WAL, no sync) */

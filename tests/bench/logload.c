@@ -99,6 +99,9 @@ static void usage(void)
             "  --conns C               connections, one thread and one request in flight\n"
             "                          each (default 4, at most the number of LogHub sets)\n"
             "  --span-s S              timestamps spread over the last S seconds (default 3600)\n"
+            "  --ts-jitter ns|ms|none  a random offset below half the spacing is added to each\n"
+            "                          timestamp: to the nanosecond (default), rounded to whole\n"
+            "                          milliseconds, or none (evenly spaced)\n"
             "  --duration-max SECONDS  stop sending after this long (default 120)\n"
             "  --max-retries R         retries of a retryable failure (default 10)\n"
             "  --loghub DIR            LogHub dir with <Set>/<Set>_2k.log\n"
@@ -284,6 +287,7 @@ typedef struct stream_gen {
 } stream_gen;
 
 static char g_labels[MAX_SETS][160]; /* Loki selector per set */
+static int g_jitter;                 /* --ts-jitter: 0 ns (random), 1 ms, 2 none */
 
 /* The next line of g (digits redrawn) into out; returns its length and its
  * timestamp in *ts. */
@@ -304,8 +308,13 @@ static size_t next_line(stream_gen *g, char *out, uint64_t *ts)
         }
         out[c] = ch;
     }
-    *ts = g->t0 + g->i * g->step +
-          rng_below(&g->r, (uint32_t)(g->step / 2 < 1000000000ull ? g->step / 2 : 1000000000ull));
+    uint64_t jitter =
+        rng_below(&g->r, (uint32_t)(g->step / 2 < 1000000000ull ? g->step / 2 : 1000000000ull));
+    if (g_jitter == 1) /* ms: what agents that parse a millisecond time send */
+        jitter -= (g->t0 + g->i * g->step + jitter) % 1000000ull;
+    else if (g_jitter == 2)
+        jitter = 0;
+    *ts = g->t0 + g->i * g->step + jitter;
     g->i++;
     return len;
 }
@@ -647,7 +656,11 @@ int main(int argc, char **argv)
             o.lines_per_request = lg_parse_long(v, "--lines-per-request", 1, 1000000);
         else if (!strcmp(a, "--requests"))
             o.requests = lg_parse_long(v, "--requests", 1, 100000000);
-        else if (!strcmp(a, "--span-s"))
+        else if (!strcmp(a, "--ts-jitter")) {
+            g_jitter = !strcmp(v, "ns") ? 0 : !strcmp(v, "ms") ? 1 : !strcmp(v, "none") ? 2 : -1;
+            if (g_jitter < 0)
+                usage();
+        } else if (!strcmp(a, "--span-s"))
             o.span_s = lg_parse_long(v, "--span-s", 1, 86400L * 365);
         else if (!strcmp(a, "--max-mem-mb"))
             o.max_mem_mb = lg_parse_long(v, "--max-mem-mb", 1, 1l << 20);

@@ -35,6 +35,8 @@
 #   REQUESTS [1000]  LINES_PER_REQ [1000]  (1M lines per run)
 #   CONNS [4] (HTTP/1.1 connections, one request in flight each; at most 10)
 #   SPAN_S [3600] (timestamps over the last hour)  SEED [1]
+#   TS_JITTER [ns] (logload --ts-jitter: ns, ms or none; the raw-line comparison files hold
+#             no such timestamps, sonde stores them: ns jitter costs it ~3 bytes per line)
 #   DURATION_MAX [60] (seconds per load)
 #   SAMPLING [1] (0: no sampling runs)  SAMPLING_ARGS ["--logs.sampling"]
 #   QUERY_RUNS ["loki"] (runs whose data is queried; "" for none)  REPS [20]
@@ -55,6 +57,7 @@ REQUESTS=${REQUESTS:-1000}
 LINES_PER_REQ=${LINES_PER_REQ:-1000}
 CONNS=${CONNS:-4}
 SPAN_S=${SPAN_S:-3600}
+TS_JITTER=${TS_JITTER:-ns}
 SEED=${SEED:-1}
 DURATION_MAX=${DURATION_MAX:-60}
 SAMPLING=${SAMPLING:-1}
@@ -151,7 +154,7 @@ run_one() {
     log "$name: sonde pid $S_PID on port $S_PORT${extra:+ ($extra)}; running logload --proto $proto"
     cpu0=$(cpu_s "$S_PID")
     out=$("$LOGLOAD" --url "http://127.0.0.1:$S_PORT" --proto "$proto" --requests "$REQUESTS" \
-        --lines-per-request "$LINES_PER_REQ" --conns "$CONNS" --span-s "$SPAN_S" --seed "$SEED" \
+        --lines-per-request "$LINES_PER_REQ" --conns "$CONNS" --span-s "$SPAN_S" --ts-jitter "$TS_JITTER" --seed "$SEED" \
         --duration-max "$DURATION_MAX" --loghub "$LOGHUB" --label "$name" "${dump_args[@]}" 2>&1) || true
     cpu1=$(cpu_s "$S_PID")
     echo "$out" >&2
@@ -232,7 +235,7 @@ echo
 echo "## Log ingest: logload against sonde, $CONNS HTTP/1.1 connections, $LINES_PER_REQ lines per request"
 echo
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, logload and sonde on the same CPUs; load average before $LOAD_BEFORE, after $LOAD_AFTER; $(( T_END - T_START )) s in all"
-echo "command: REQUESTS=$REQUESTS LINES_PER_REQ=$LINES_PER_REQ CONNS=$CONNS SPAN_S=$SPAN_S SEED=$SEED RUNS=\"$RUNS\" SAMPLING=$SAMPLING SAMPLING_ARGS=\"$SAMPLING_ARGS\" REPS=$REPS tests/bench/logs_bench.sh"
+echo "command: REQUESTS=$REQUESTS LINES_PER_REQ=$LINES_PER_REQ CONNS=$CONNS SPAN_S=$SPAN_S TS_JITTER=$TS_JITTER SEED=$SEED RUNS=\"$RUNS\" SAMPLING=$SAMPLING SAMPLING_ARGS=\"$SAMPLING_ARGS\" REPS=$REPS tests/bench/logs_bench.sh"
 echo
 echo "| run | sonde args | lines acked | failed requests | lines/s | vs 1M/s | p50 ms | p99 ms | sonde CPU s | lines per sonde CPU s | logload CPU s | lines stored | data dir after load | after compaction | bytes/line | vs zstd -3 | SST bytes/line (logs CF) |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"

@@ -342,8 +342,8 @@ static void test_logs(void)
 
 /* A logs batch for stream {app=app} with entries at ts[i] (values "<tag><i>"), packed into
  * chunks when pack is set. */
-static storage_batch *chunk_batch(const char *payload, const char *tag, const int64_t *ts,
-                                  size_t n, bool pack)
+static storage_batch *chunk_batch(storage *st, const char *payload, const char *tag,
+                                  const int64_t *ts, size_t n, bool pack)
 {
     storage_batch *b = storage_batch_create("acme", STORAGE_BATCH_OTLP_LOGS_V1, payload,
                                             strlen(payload), NULL, NULL, 0);
@@ -356,7 +356,7 @@ static storage_batch *chunk_batch(const char *payload, const char *tag, const in
             return NULL;
         }
     }
-    if (b && pack && storage_batch_pack_logs(b) != SONDE_OK) {
+    if (b && pack && storage_batch_pack_logs(st, b) != SONDE_OK) {
         storage_batch_destroy(b);
         return NULL;
     }
@@ -405,10 +405,10 @@ static void test_chunks(void)
     int64_t tc[1] = {base + 22 * S};
     /* 20 minutes apart and across midnight: separate chunks */
     int64_t td[3] = {base + 50 * S, base + 1250 * S, 19001 * DAY_NS + 5 * S};
-    CHECK(submit_wait(st, chunk_batch("c-a", "a", ta, 5, true), NULL) == 0);
-    CHECK(submit_wait(st, chunk_batch("c-b", "b", tb, 3, true), NULL) == 0);
-    CHECK(submit_wait(st, chunk_batch("c-c", "c", tc, 1, false), NULL) == 0);
-    CHECK(submit_wait(st, chunk_batch("c-d", "d", td, 3, true), NULL) == 0);
+    CHECK(submit_wait(st, chunk_batch(st, "c-a", "a", ta, 5, true), NULL) == 0);
+    CHECK(submit_wait(st, chunk_batch(st, "c-b", "b", tb, 3, true), NULL) == 0);
+    CHECK(submit_wait(st, chunk_batch(st, "c-c", "c", tc, 1, false), NULL) == 0);
+    CHECK(submit_wait(st, chunk_batch(st, "c-d", "d", td, 3, true), NULL) == 0);
     CHECK_EQ_INT(cf_count(st, CF_LOGS), 1 + 1 + 1 + 3);
     char got[2048];
     read_str(st, base, 0, INT64_MAX, false, got, sizeof got);
@@ -433,6 +433,74 @@ static void test_chunks(void)
     st = open_cfg(dir, 60000, 8);
     read_str(st, base, base + 39 * S, base + 1300 * S, true, got, sizeof got);
     CHECK_EQ_STR(got, "1250:d1,50:d0,45:b2,40:a3");
+    storage_close(st);
+    tmpdir_remove(dir);
+}
+
+/* Dictionaries: a stream's first chunk payloads train one (stored in log_dicts before use);
+ * later chunks use it; everything reads back, also after a reopen, and a reopened store
+ * keeps compressing with the stored dictionary. */
+static void test_chunk_dicts(void)
+{
+    char *dir = tmpdir_make();
+    storage *st = open_cfg(dir, 60000, 8);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    const int64_t S = 1000000000LL, base = 19000 * DAY_NS;
+    sonde_label l[1] = {{"app", "web", 3, 3}};
+    size_t total = 0;
+    for (int round = 0; round < 2; round++) {
+        for (int bn = 0; bn < 100; bn++) {
+            char payload[32];
+            snprintf(payload, sizeof payload, "dict-%d-%d", round, bn);
+            storage_batch *b = storage_batch_create("acme", STORAGE_BATCH_OTLP_LOGS_V1, payload,
+                                                    strlen(payload), NULL, NULL, 0);
+            for (int i = 0; b && i < 50; i++) {
+                char v[160];
+                int k = (round * 100 + bn) * 50 + i;
+                snprintf(v, sizeof v,
+                         "GET /api/v1/users/%d/orders?page=%d HTTP/1.1 200 %d bytes in %d ms "
+                         "from 10.%d.%d.%d agent=curl/8.%d",
+                         k * 7919 % 100000, k % 17, k * 31 % 9000, k % 250, k % 200, k % 7,
+                         k % 250, k % 9);
+                CHECK_EQ_INT(storage_batch_add_log(b, l, 1, base + (int64_t)k * S / 10, v,
+                                                   strlen(v)),
+                             SONDE_OK);
+            }
+            CHECK_EQ_INT(storage_batch_pack_logs(st, b), SONDE_OK);
+            CHECK(submit_wait(st, b, NULL) == 0);
+            total += 50;
+        }
+        CHECK_EQ_INT(cf_count(st, CF_LOG_DICTS), 1);
+        /* every entry back, in order, with its text */
+        for (int pass = 0; pass < 2; pass++) {
+            storage_log_iter *it;
+            CHECK_EQ_INT(storage_log_iter_create(st, "acme", series_labels_hash(l, 1), 0,
+                                                 INT64_MAX, pass == 1, &it),
+                         SONDE_OK);
+            size_t n = 0;
+            int64_t t, prev = pass ? INT64_MAX : INT64_MIN;
+            const void *v;
+            size_t vl;
+            bool ordered = true, text = true;
+            while (storage_log_iter_next(it, &t, &v, &vl) == SONDE_OK) {
+                ordered &= pass ? t < prev : t > prev;
+                prev = t;
+                text &= vl > 20 && memcmp(v, "GET /api/v1/users/", 18) == 0;
+                n++;
+            }
+            storage_log_iter_destroy(it);
+            CHECK_EQ_INT(n, total);
+            CHECK(ordered && text);
+        }
+        /* reopen: readers load the stored dictionary, writers keep using it */
+        storage_close(st);
+        st = open_cfg(dir, 60000, 8);
+        if (!st)
+            break;
+    }
+    CHECK_EQ_INT(cf_count(st, CF_LOG_DICTS), 1);
     storage_close(st);
     tmpdir_remove(dir);
 }
@@ -678,6 +746,7 @@ int main(void)
     RUN(test_mixed);
     RUN(test_retention);
     RUN(test_chunks);
+    RUN(test_chunk_dicts);
     RUN(test_templates_counts);
     RUN(test_old_dir);
     return TEST_DONE();
