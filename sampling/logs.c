@@ -389,12 +389,27 @@ static sonde_status count_series(arena *a, const sampling_log_line *l, const cha
         return arena_status(a);
     uint32_t n = 0;
     static const char tl[] = SAMPLING_TEMPLATE_LABEL;
+    /* the series outlive the request: the stream's strings are copied into a */
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < l->nlabels; i++)
+        bytes += l->stream[i].name_len + l->stream[i].value_len;
+    char *str = arena_alloc(a, bytes ? bytes : 1);
+    if (!str)
+        return arena_status(a);
     for (uint32_t i = 0; i < l->nlabels; i++) {
         const sonde_label *s = &l->stream[i];
         if ((s->name_len == sizeof tl - 1 && memcmp(s->name, tl, sizeof tl - 1) == 0) ||
             (s->name_len == 8 && memcmp(s->name, "__name__", 8) == 0))
             continue;
-        lab[n++] = *s;
+        sonde_label c = *s;
+        memcpy(str, s->name, s->name_len);
+        c.name = str;
+        str += s->name_len;
+        if (s->value_len)
+            memcpy(str, s->value, s->value_len);
+        c.value = str;
+        str += s->value_len;
+        lab[n++] = c;
     }
     lab[n++] = (sonde_label){"__name__", metric, 8, (uint32_t)strlen(metric)};
     lab[n++] = (sonde_label){tl, tid, sizeof tl - 1, (uint32_t)tidlen};
