@@ -305,10 +305,10 @@ sonde_status storage_batch_pack_logs(storage *st, storage_batch *b)
         return SONDE_OK;
     size_t *idx = malloc(r->n * sizeof *idx);
     storage_row *chunks = arena_alloc(r->a, r->n * sizeof *chunks);
-    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    ZSTD_CCtx *cctx = storage_logdict_cctx_get(st);
     if (!idx || !chunks || !cctx) {
         free(idx);
-        ZSTD_freeCCtx(cctx);
+        storage_logdict_cctx_put(st, cctx);
         return SONDE_ERR_NOMEM;
     }
     for (size_t i = 0; i < r->n; i++)
@@ -335,7 +335,7 @@ sonde_status storage_batch_pack_logs(storage *st, storage_batch *b)
         i = j;
     }
     free(idx);
-    ZSTD_freeCCtx(cctx);
+    storage_logdict_cctx_put(st, cctx);
     if (s != SONDE_OK)
         return s;
     r->rows = chunks; /* the originals stay in the arena until the batch goes */

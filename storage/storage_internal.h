@@ -60,6 +60,9 @@ sonde_status storage_logdict_compress(storage *st, ZSTD_CCtx *cctx, const char *
                                       size_t tlen, uint64_t stream, const uint8_t *src,
                                       size_t n, uint8_t *dst, size_t cap, size_t *out,
                                       uint32_t *version);
+/* A compression context from the pool (or a new one; NULL on OOM), and back. */
+ZSTD_CCtx *storage_logdict_cctx_get(storage *st);
+void storage_logdict_cctx_put(storage *st, ZSTD_CCtx *c);
 /* Decompresses with dictionary `version` of the stream (0: none). SONDE_ERR_NOT_FOUND (no such
  * dictionary stored), SONDE_ERR_INVALID (corrupt). */
 sonde_status storage_logdict_decompress(storage *st, ZSTD_DCtx *dctx, const char *tenant,
