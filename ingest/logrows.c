@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "core/varint.h"
 #include "ingest/ingest_internal.h"
 
 sonde_status ingest_logrows_add(ingest_logrows *lr, const sonde_label *stream, uint32_t nlabels,
@@ -47,33 +48,19 @@ typedef struct pbf {
     size_t vlen;
 } pbf;
 
-static bool pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (unsigned sh = 0; sh < 64 && *p < end; sh += 7) {
-        uint8_t c = *(*p)++;
-        x |= (uint64_t)(c & 0x7f) << sh;
-        if (!(c & 0x80)) {
-            *v = x;
-            return true;
-        }
-    }
-    return false;
-}
-
 static bool pb_next(const uint8_t **p, const uint8_t *end, pbf *f)
 {
     f->start = *p;
     f->val = NULL;
     f->vlen = 0;
     uint64_t tag, l;
-    if (!pb_varint(p, end, &tag))
+    if (!varint_get(p, end, &tag))
         return false;
     f->field = (uint32_t)(tag >> 3);
     f->wire = (uint32_t)(tag & 7);
     switch (f->wire) {
     case 0:
-        if (!pb_varint(p, end, &l))
+        if (!varint_get(p, end, &l))
             return false;
         break;
     case 1:
@@ -85,7 +72,7 @@ static bool pb_next(const uint8_t **p, const uint8_t *end, pbf *f)
         break;
     }
     case 2:
-        if (!pb_varint(p, end, &l) || l > (uint64_t)(end - *p))
+        if (!varint_get(p, end, &l) || l > (uint64_t)(end - *p))
             return false;
         f->val = *p;
         f->vlen = (size_t)l;
@@ -96,17 +83,6 @@ static bool pb_next(const uint8_t **p, const uint8_t *end, pbf *f)
     }
     f->end = *p;
     return true;
-}
-
-static size_t pb_put_varint(uint8_t *o, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        o[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    o[n++] = (uint8_t)v;
-    return n;
 }
 
 /* Copies message [p, end) to o, descending along path (field numbers of length-delimited
@@ -124,7 +100,7 @@ static size_t pb_strip(const uint8_t *p, const uint8_t *end, const uint32_t *pat
             continue;
         if (depth > 0 && f.field == path[0] && f.wire == 2) {
             uint8_t inner_tmp[10];
-            size_t tl = pb_put_varint(inner_tmp, ((uint64_t)f.field << 3) | 2);
+            size_t tl = varint_put(inner_tmp, ((uint64_t)f.field << 3) | 2);
             /* the inner part is never longer than the original: write it after a gap for
              * the longest length prefix, then move it down */
             uint8_t *body = o + n + tl + 10;
@@ -133,7 +109,7 @@ static size_t pb_strip(const uint8_t *p, const uint8_t *end, const uint32_t *pat
                 return SIZE_MAX;
             memcpy(o + n, inner_tmp, tl);
             n += tl;
-            size_t ll = pb_put_varint(o + n, il);
+            size_t ll = varint_put(o + n, il);
             memmove(o + n + ll, body, il);
             n += ll + il;
             continue;

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "core/hash.h"
+#include "core/varint.h"
 
 typedef struct vent {
     uint64_t id; /* 0: empty */
@@ -628,8 +629,6 @@ void sampling_logs_metrics_write(sampling_logs *sl, buf *out)
 
 /* ---- counts encoding ---- */
 
-static size_t varint_put(uint8_t *out, uint64_t v);
-
 static sonde_status put_varint(buf *b, uint64_t v)
 {
     uint8_t tmp[10];
@@ -674,18 +673,7 @@ typedef struct rd {
 
 static bool get_varint(rd *r, uint64_t *v)
 {
-    uint64_t x = 0;
-    for (unsigned sh = 0; sh < 64; sh += 7) {
-        if (r->p >= r->end)
-            return false;
-        uint8_t c = *r->p++;
-        x |= (uint64_t)(c & 0x7f) << sh;
-        if (!(c & 0x80)) {
-            *v = x;
-            return true;
-        }
-    }
-    return false;
+    return varint_get(&r->p, r->end, v);
 }
 
 static bool get_bytes(rd *r, const char **p, uint32_t *len)
@@ -754,17 +742,6 @@ sonde_status sampling_counts_decode(arena *a, const void *data, size_t len, sond
 }
 
 /* ---- row header ---- */
-
-static size_t varint_put(uint8_t *out, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        out[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    out[n++] = (uint8_t)v;
-    return n;
-}
 
 size_t sampling_row_header_put(uint8_t *out, uint32_t rate, uint64_t template_id,
                                uint32_t version, bool encoded)

@@ -22,6 +22,7 @@
 #include <zstd.h>
 
 #include "../core/log.h"
+#include "../core/varint.h"
 #include "storage_internal.h"
 
 static sonde_status logs_arena_status(arena *a)
@@ -258,28 +259,14 @@ static void src_free(lsrc *s)
     free(s);
 }
 
-static bool get_uv(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (unsigned sh = 0; sh < 64 && *p < end; sh += 7) {
-        uint8_t c = *(*p)++;
-        x |= (uint64_t)(c & 0x7f) << sh;
-        if (!(c & 0x80)) {
-            *v = x;
-            return true;
-        }
-    }
-    return false;
-}
-
 /* A chunk's header: n, span, raw payload length, dictionary version; *hl its length.
  * false: malformed. */
 static bool chunk_header(const uint8_t *v, size_t vl, uint64_t *n, uint64_t *span,
                          uint64_t *raw, uint64_t *dict, size_t *hl)
 {
     const uint8_t *p = v + 1, *end = v + vl;
-    if (vl < 1 || v[0] != STORAGE_LOG_CHUNK_MAGIC || !get_uv(&p, end, n) ||
-        !get_uv(&p, end, span) || !get_uv(&p, end, raw) || !get_uv(&p, end, dict) || *n == 0 ||
+    if (vl < 1 || v[0] != STORAGE_LOG_CHUNK_MAGIC || !varint_get(&p, end, n) ||
+        !varint_get(&p, end, span) || !varint_get(&p, end, raw) || !varint_get(&p, end, dict) || *n == 0 ||
         *n > (1u << 20) || *span > (uint64_t)INT64_MAX || *raw > (64u << 20) ||
         *raw < *n * 3 || *dict > UINT32_MAX)
         return false;
@@ -341,7 +328,7 @@ static sonde_status src_decode(storage_log_iter *it, lsrc *s, const uint8_t *v, 
     int64_t t = s->first;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t d;
-        if (!get_uv(&p, end, &d) || d > (uint64_t)INT64_MAX || t > INT64_MAX - (int64_t)d)
+        if (!varint_get(&p, end, &d) || d > (uint64_t)INT64_MAX || t > INT64_MAX - (int64_t)d)
             return SONDE_ERR_INVALID;
         t += (int64_t)d;
         s->ts[i] = t;
@@ -349,7 +336,7 @@ static sonde_status src_decode(storage_log_iter *it, lsrc *s, const uint8_t *v, 
     uint64_t total = 0, rtotal = 0;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t l;
-        if (!get_uv(&p, end, &l) || l > raw)
+        if (!varint_get(&p, end, &l) || l > raw)
             return SONDE_ERR_INVALID;
         s->off[i] = (uint32_t)total;
         s->len[i] = (uint32_t)l;
@@ -357,7 +344,7 @@ static sonde_status src_decode(storage_log_iter *it, lsrc *s, const uint8_t *v, 
     }
     for (uint64_t i = 0; i < n; i++) {
         uint64_t l;
-        if (!get_uv(&p, end, &l) || l > raw)
+        if (!varint_get(&p, end, &l) || l > raw)
             return SONDE_ERR_INVALID;
         s->roff[i] = (uint32_t)rtotal;
         s->rlen[i] = (uint32_t)l;

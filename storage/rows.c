@@ -24,6 +24,7 @@
 #include <zstd.h>
 
 #include "../core/log.h"
+#include "../core/varint.h"
 #include "storage_internal.h"
 
 #define ROWS_ARENA_BLOCK (64u << 10)
@@ -224,17 +225,6 @@ static int log_row_cmp(const void *x, const void *y, void *ctx)
     return (ia > ib) - (ia < ib); /* stable */
 }
 
-static size_t chunk_varint(uint8_t *o, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        o[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    o[n++] = (uint8_t)v;
-    return n;
-}
-
 /* Encodes rows idx[0..n) (one stream and day, ascending time) as one chunk row in out. */
 static sonde_status chunk_make(storage *st, ZSTD_CCtx *cctx, const storage_batch *b,
                                storage_rows *r, const size_t *idx, size_t n, arena *a,
@@ -250,13 +240,13 @@ static sonde_status chunk_make(storage *st, ZSTD_CCtx *cctx, const storage_batch
     int64_t first = r->rows[idx[0]].ts_ns, prev = first;
     for (size_t i = 0; i < n; i++) {
         int64_t d = r->rows[idx[i]].ts_ns - prev; /* >= 0: sorted */
-        o += chunk_varint(payload + o, (uint64_t)d);
+        o += varint_put(payload + o, (uint64_t)d);
         prev = r->rows[idx[i]].ts_ns;
     }
     for (size_t i = 0; i < n; i++)
-        o += chunk_varint(payload + o, r->rows[idx[i]].hlen);
+        o += varint_put(payload + o, r->rows[idx[i]].hlen);
     for (size_t i = 0; i < n; i++)
-        o += chunk_varint(payload + o, r->rows[idx[i]].len - r->rows[idx[i]].hlen);
+        o += varint_put(payload + o, r->rows[idx[i]].len - r->rows[idx[i]].hlen);
     for (size_t i = 0; i < n; i++) {
         memcpy(payload + o, r->rows[idx[i]].value, r->rows[idx[i]].hlen);
         o += r->rows[idx[i]].hlen;
@@ -274,9 +264,9 @@ static sonde_status chunk_make(storage *st, ZSTD_CCtx *cctx, const storage_batch
     }
     size_t h = 0;
     v[h++] = STORAGE_LOG_CHUNK_MAGIC;
-    h += chunk_varint(v + h, n);
-    h += chunk_varint(v + h, (uint64_t)(prev - first));
-    h += chunk_varint(v + h, o);
+    h += varint_put(v + h, n);
+    h += varint_put(v + h, (uint64_t)(prev - first));
+    h += varint_put(v + h, o);
     /* the dictionary version goes before the frame: compress into place after a 5-byte slot */
     uint8_t *frame = v + h + 5;
     size_t z = 0;
@@ -287,7 +277,7 @@ static sonde_status chunk_make(storage *st, ZSTD_CCtx *cctx, const storage_batch
     free(payload);
     if (s != SONDE_OK)
         return s;
-    size_t vl = chunk_varint(v + h, ver);
+    size_t vl = varint_put(v + h, ver);
     memmove(v + h + vl, frame, z);
     h += vl;
     *out = r->rows[idx[0]]; /* stream id and first time */

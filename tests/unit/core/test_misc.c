@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/status.h"
 #include "core/timeutil.h"
+#include "core/varint.h"
 #include "test.h"
 
 static void test_status(void)
@@ -82,8 +83,31 @@ static void test_time(void)
     CHECK(b >= a);
 }
 
+/* varints: round trips at every length, truncation and over-long inputs refused */
+static void test_varint(void)
+{
+    const uint64_t vals[] = {0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX, (uint64_t)1 << 56,
+                             UINT64_MAX};
+    for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+        uint8_t b[VARINT_MAX];
+        size_t n = varint_put(b, vals[i]);
+        CHECK(n >= 1 && n <= VARINT_MAX);
+        const uint8_t *p = b;
+        uint64_t v = 1;
+        CHECK(varint_get(&p, b + n, &v) && v == vals[i] && p == b + n);
+        p = b;
+        CHECK(!varint_get(&p, b + n - 1, &v)); /* one byte short */
+    }
+    uint8_t longer[11];
+    memset(longer, 0x80, sizeof longer);
+    const uint8_t *p = longer;
+    uint64_t v;
+    CHECK(!varint_get(&p, longer + sizeof longer, &v));
+}
+
 int main(void)
 {
+    RUN(test_varint);
     RUN(test_status);
     RUN(test_hash);
     RUN(test_log);
