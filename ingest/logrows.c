@@ -89,7 +89,7 @@ static bool pb_next(const uint8_t **p, const uint8_t *end, pbf *f)
  * fields, depth of them) and, at the end of it, leaving out the fields in the bit set drop.
  * Returns the bytes written or SIZE_MAX on malformed input. */
 static size_t pb_strip(const uint8_t *p, const uint8_t *end, const uint32_t *path, size_t depth,
-                       uint32_t drop, uint8_t *o)
+                       uint32_t drop, uint64_t key_ts, uint8_t *o)
 {
     size_t n = 0;
     while (p < end) {
@@ -98,13 +98,22 @@ static size_t pb_strip(const uint8_t *p, const uint8_t *end, const uint32_t *pat
             return SIZE_MAX;
         if (depth == 0 && f.field < 32 && (drop >> f.field & 1))
             continue;
+        if (depth == 0 && f.field == 11 && f.wire == 1) {
+            /* observed_time_unix_nano equal to the row's time: the key holds it */
+            uint64_t t = 0;
+            for (int k = 0; k < 8; k++)
+                t |= (uint64_t)f.end[k - 8] << (8 * k);
+            if (t == key_ts)
+                continue;
+        }
         if (depth > 0 && f.field == path[0] && f.wire == 2) {
             uint8_t inner_tmp[10];
             size_t tl = varint_put(inner_tmp, ((uint64_t)f.field << 3) | 2);
             /* the inner part is never longer than the original: write it after a gap for
              * the longest length prefix, then move it down */
             uint8_t *body = o + n + tl + 10;
-            size_t il = pb_strip(f.val, f.val + f.vlen, path + 1, depth - 1, drop, body);
+            size_t il =
+                pb_strip(f.val, f.val + f.vlen, path + 1, depth - 1, drop, key_ts, body);
             if (il == SIZE_MAX)
                 return SIZE_MAX;
             memcpy(o + n, inner_tmp, tl);
@@ -120,16 +129,17 @@ static size_t pb_strip(const uint8_t *p, const uint8_t *end, const uint32_t *pat
     return n;
 }
 
-/* The record without its time (field 1, always the row key's time when present) and, when
- * body is set, its body (field 5), in the arena. */
+/* The record without its time (field 1, always the row key's time when present), its
+ * observed time (field 11) when that equals the row's time, and, when body is set, its body
+ * (field 5), in the arena. */
 static sonde_status record_strip(arena *a, const uint8_t *v, size_t len, bool body,
-                                 const uint8_t **out, size_t *out_len)
+                                 int64_t ts, const uint8_t **out, size_t *out_len)
 {
     static const uint32_t path[] = {2, 2}; /* scope_logs, log_records */
     uint8_t *o = arena_alloc(a, len + 32);
     if (!o)
         return arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
-    size_t n = pb_strip(v, v + len, path, 2, (1u << 1) | (body ? 1u << 5 : 0), o);
+    size_t n = pb_strip(v, v + len, path, 2, (1u << 1) | (body ? 1u << 5 : 0), (uint64_t)ts, o);
     if (n == SIZE_MAX)
         return SONDE_ERR_INVALID;
     *out = o;
@@ -186,8 +196,8 @@ sonde_status ingest_logrows_fill(ingest_ctx *ctx, ingest_req *r, ingest_logrows 
         const uint8_t *val = w->value;
         size_t vlen = w->len;
         bool encoded = d->vars && w->line_is_body &&
-                       record_strip(lr->a, w->value, w->len, true, &val, &vlen) == SONDE_OK;
-        if (!encoded && record_strip(lr->a, w->value, w->len, false, &val, &vlen) != SONDE_OK) {
+                       record_strip(lr->a, w->value, w->len, true, w->ts_ns, &val, &vlen) == SONDE_OK;
+        if (!encoded && record_strip(lr->a, w->value, w->len, false, w->ts_ns, &val, &vlen) != SONDE_OK) {
             val = w->value;
             vlen = w->len;
         }
