@@ -202,7 +202,7 @@ sonde_status storage_template_get(storage *st, const char *tenant, uint64_t temp
 
 /* Packs a logs batch's rows into chunks (call once, after the last add, before submit; on the
  * caller's thread): per stream and day, the rows in time order (stable), at most 4096 rows,
- * 1 MiB and 10 minutes per chunk, each one logs row keyed by its first time and compressed
+ * 1 MiB and one minute per chunk, each one logs row keyed by its first time and compressed
  * with zstd as a whole, with a dictionary trained on the stream's first chunks (stored in the
  * log_dicts family before any chunk uses it), so similar lines of a stream compress together
  * and the per-row key is paid once per chunk. storage_log_iter gives back the entries one by one, in time order

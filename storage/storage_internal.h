@@ -78,9 +78,11 @@ sonde_status storage_logdict_decompress(storage *st, ZSTD_DCtx *dctx, const char
  * rest lengths, the header parts, the rests (a value is its header part followed by its rest:
  * storage_batch_add_log_hdr's hdr and value, kept apart so that like bytes sit together).
  * A chunk spans at most STORAGE_LOG_CHUNK_SPAN_NS, so a reader looking for entries from t on
- * starts at the chunks keyed from t - that span. */
+ * starts at the chunks keyed from t - that span, and a backward reader holds at most that
+ * span's chunks (compressed) ahead of what it gives. Push batches usually span seconds; a
+ * backfill is cut into minutes. */
 #define STORAGE_LOG_CHUNK_MAGIC 0x03
-#define STORAGE_LOG_CHUNK_SPAN_NS (INT64_C(600) * 1000000000)
+#define STORAGE_LOG_CHUNK_SPAN_NS (INT64_C(60) * 1000000000)
 #define STORAGE_LOG_CHUNK_MAX_ENTRIES 4096
 #define STORAGE_LOG_CHUNK_MAX_BYTES (1u << 20)
 uint32_t storage_key_day(int64_t ns, int64_t commit_ms);
