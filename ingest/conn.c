@@ -76,6 +76,7 @@ void ingest_conn_destroy(ingest_conn *c)
         close(c->fd);
     ingest_h1_fini(&c->h1);
     ingest_h2_destroy(c->h2);
+    ingest_ws_conn_destroy(c->ws); /* a Loki tail's state (ws.c) */
     buf_fini(&c->in);
     buf_fini(&c->out);
     buf_fini(&c->outq);
@@ -268,6 +269,14 @@ void ingest_conn_on_data(ingest_conn *c, const char *data, size_t len)
         ingest_conn_flush(c);
         return;
     }
+    if (c->state == CONN_WS) { /* a Loki tail: WebSocket frames (ws.c) */
+        if (buf_append(&c->in, data, len) != SONDE_OK) {
+            ingest_conn_close(c);
+            return;
+        }
+        ingest_ws_on_input(c);
+        return;
+    }
     if (c->recv_paused && c->close_after_send)
         return; /* an error answer is on its way; the rest is not read */
     if (buf_append(&c->in, data, len) != SONDE_OK) {
@@ -321,12 +330,17 @@ void ingest_conn_on_sent(ingest_conn *c, int res)
     c->last_active_ms = c->net->now_ms;
     if (c->state == CONN_H1)
         conn_h1_pump(c);
+    else if (c->state == CONN_WS)
+        ingest_ws_on_sent(c); /* may resume input that waited for output */
     else
         ingest_conn_flush(c);
 }
 
 void ingest_conn_deliver(ingest_conn *c, ingest_req *r)
 {
+    /* a Loki tail's query came back (ws.c); false: answer it as HTTP below */
+    if (r->tail && ingest_ws_deliver(c, r))
+        return;
     if (c->state == CONN_H2) {
         ingest_h2_deliver(c->h2, r);
         ingest_conn_flush(c);
@@ -346,6 +360,10 @@ void ingest_conn_drain(ingest_conn *c)
 {
     if (c->state == CONN_CLOSING)
         return;
+    if (c->state == CONN_WS) { /* close frame 1001 (ws.c) */
+        ingest_ws_drain(c);
+        return;
+    }
     c->close_after_send = true;
     if (c->state == CONN_H2)
         ingest_h2_goaway(c->h2);
@@ -364,6 +382,10 @@ void ingest_conn_tick(ingest_conn *c)
             log_debug("ingest.slow_reader", "thread=%u", c->net->idx);
             ingest_conn_close(c);
         }
+        return;
+    }
+    if (c->state == CONN_WS) { /* max life, polls, pings (ws.c) */
+        ingest_ws_tick(c);
         return;
     }
     if (c->state == CONN_H2) {

@@ -69,6 +69,8 @@ typedef struct ingest_ctx {
     /* bytes of remote-write requests from decode until storage freed their
      * batch (decoded arena + body), all net threads; see router.c */
     _Atomic uint64_t inflight_bytes;
+    /* live Loki tails (GET /loki/api/v1/tail), all net threads; see ws.c */
+    _Atomic uint32_t tails;
 } ingest_ctx;
 
 typedef struct ingest_req {
@@ -109,6 +111,11 @@ typedef struct ingest_req {
      * pipeline once durable so that later batches need not store them again */
     const sampling_template_version *log_versions;
     size_t nlog_versions;
+    /* Loki tail (ws.c): the tail's query state while this request carries it
+     * to a query worker (the handshake, then one poll per second); owned by
+     * the request until it is back on its net thread. NULL otherwise. */
+    struct ingest_ws_job *tail;
+    bool tail_poll; /* a periodic poll (not counted as an HTTP request) */
 } ingest_req;
 
 /* ---- request.c ---- */
@@ -267,5 +274,90 @@ void ingest_metrics_exemplars_dropped(ingest_metrics *m, size_t n);
 /* Loki push entries acknowledged durable or refused. */
 void ingest_metrics_loki(ingest_metrics *m, size_t accepted, size_t rejected);
 void ingest_metrics_write(ingest_metrics *m, ingest_ctx *ctx, buf *out);
+
+/* ---- ws.c: Loki tail over WebSocket (RFC 6455) ----
+ *
+ * GET /loki/api/v1/tail upgraded to a WebSocket. The pure parts (handshake
+ * key, frame parser, frame writer) take no connection and no clock, so unit
+ * tests and tests/fuzz/fuzz_ws.c drive exactly what the server runs. The
+ * connection glue (ingest_ws_conn_*) runs on the owning net thread; the
+ * query (the first one and a poll every second) runs on a query worker,
+ * carried there by an ingest_req whose `tail` holds the job. */
+
+#define INGEST_WS_MAX_FRAME 4096          /* client frame / message payload cap */
+#define INGEST_WS_MAX_TAILS 32            /* live tails, all tenants (then 429) */
+#define INGEST_WS_MAX_LIFE_MS (3600 * 1000) /* a tail ends after an hour */
+#define INGEST_WS_POLL_MS 1000            /* a poll per second at most */
+
+/* Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + GUID)).
+ * The key must be the base64 of 16 bytes (24 characters, RFC 6455 4.2.1);
+ * -EINVAL otherwise. out: 28 characters + NUL. */
+int ingest_ws_accept_key(const char *key, size_t n, char out[29]);
+
+typedef enum ingest_ws_event {
+    INGEST_WS_NEED_MORE = 0, /* no complete frame: feed more bytes (*used is 0) */
+    INGEST_WS_FRAGMENT,      /* a non-final data frame was consumed: call again */
+    INGEST_WS_CONTROL,       /* a ping, pong or close frame (payload unmasked) */
+    INGEST_WS_MESSAGE,       /* a complete text or binary message (reassembled) */
+    INGEST_WS_ERROR,         /* protocol error: send a close with close_code, then close */
+} ingest_ws_event;
+
+enum {
+    INGEST_WS_OP_CONT = 0x0,
+    INGEST_WS_OP_TEXT = 0x1,
+    INGEST_WS_OP_BINARY = 0x2,
+    INGEST_WS_OP_CLOSE = 0x8,
+    INGEST_WS_OP_PING = 0x9,
+    INGEST_WS_OP_PONG = 0xA,
+};
+
+/* Parser state of one connection's client-to-server direction. */
+typedef struct ingest_ws_parser {
+    bool in_msg;     /* a fragmented message is in progress */
+    uint8_t msg_op;  /* its opcode (text or binary) */
+    size_t msg_len;  /* bytes of it so far */
+    uint8_t msg[INGEST_WS_MAX_FRAME];
+    uint8_t ctl[125]; /* the last control frame's payload */
+    bool failed;
+    /* the last event's result */
+    uint8_t opcode;          /* CONTROL / MESSAGE */
+    const uint8_t *payload;  /* into ctl or msg; valid until the next call */
+    size_t payload_len;
+    uint16_t close_code;     /* ERROR: 1002, 1007 or 1009; CONTROL close: its code (1005: none) */
+    const char *error;       /* ERROR: static text naming the problem */
+} ingest_ws_parser;
+
+void ingest_ws_parser_init(ingest_ws_parser *p);
+/* Parses at most one frame from data[0..len): *used is the frame's size when
+ * it is complete (0 on NEED_MORE and ERROR). Masked payloads are unmasked
+ * into the parser, data is not written. Server-side RFC 6455 rules: frames
+ * must be masked, RSV bits zero, opcodes known, control frames unfragmented
+ * and <= 125 bytes, lengths minimally encoded, continuation only inside a
+ * message; payloads (a frame and a whole message) at most
+ * INGEST_WS_MAX_FRAME (1009 before the payload is read); text and close
+ * reasons valid UTF-8 (1007); close codes valid (1002). After ERROR every
+ * call returns ERROR. */
+ingest_ws_event ingest_ws_parse(ingest_ws_parser *p, const uint8_t *data, size_t len,
+                                size_t *used);
+/* Appends one unmasked server frame (FIN set) to out. */
+sonde_status ingest_ws_frame_write(buf *out, uint8_t opcode, const void *payload, size_t len);
+/* Appends a close frame with code and reason (cut to fit 125 bytes at a
+ * UTF-8 boundary). */
+sonde_status ingest_ws_close_write(buf *out, uint16_t code, const char *reason);
+
+/* The tail's state that travels to the workers (opaque outside ws.c). */
+typedef struct ingest_ws_job ingest_ws_job;
+/* Any thread: frees the job and its query state, and gives its tail slot
+ * back (ctx->tails). NULL is a no-op. */
+void ingest_ws_job_destroy(ingest_ws_job *j);
+/* Net thread, from the router: GET /loki/api/v1/tail. Checks the upgrade
+ * (400 with a message, 429 over INGEST_WS_MAX_TAILS, 400 for HTTP/2) and
+ * hands the request to a query worker, which answers 101 after the first
+ * query ran (or the query's error). */
+ingest_route ingest_ws_tail_route(ingest_ctx *ctx, ingest_req *r);
+/* Query worker: runs the job r->tail carries (the first query, or a poll);
+ * the result is in r->resp (101 / 200 with a JSON frame payload in the body,
+ * empty when nothing arrived; else an error status and text). */
+void ingest_ws_work(query_engine *qe, ingest_req *r);
 
 #endif

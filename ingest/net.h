@@ -8,6 +8,8 @@
  *                 anything else -> CONN_H1
  *   CONN_H1       HTTP/1.1, one request at a time (pipelined bytes wait in `in`)
  *   CONN_H2       nghttp2 server session
+ *   CONN_WS       a Loki tail upgraded to a WebSocket (ws.c; from CONN_H1
+ *                 once the 101 is queued)
  *   CONN_CLOSING  shut down; freed once no io_uring operation refers to it
  *
  * user_data of every SQE packs (op, slot, generation); a completion whose
@@ -56,6 +58,7 @@ typedef enum ingest_conn_state {
     CONN_PREFACE = 0,
     CONN_H1,
     CONN_H2,
+    CONN_WS, /* Loki tail over WebSocket (ws.c) */
     CONN_CLOSING,
 } ingest_conn_state;
 
@@ -89,6 +92,8 @@ typedef struct ingest_conn {
     bool h1_head; /* the request in flight is HEAD */
     /* HTTP/2 */
     ingest_h2 *h2;
+    /* WebSocket (CONN_WS): parser, tail job, timers; owned, freed with the conn */
+    struct ingest_ws_conn *ws;
 } ingest_conn;
 
 struct ingest_net {
@@ -143,6 +148,17 @@ void ingest_conn_flush(ingest_conn *c);
 void ingest_conn_close(ingest_conn *c);
 /* Graceful shutdown: answer what is in flight, then close. */
 void ingest_conn_drain(ingest_conn *c);
+
+/* ---- ws.c, for conn.c (the connection side of a Loki tail) ---- */
+/* The request carrying r->tail came back: the handshake's first query (the
+ * connection becomes CONN_WS after a 101) or a poll (a frame is queued).
+ * False when conn.c must answer r as plain HTTP (the query failed). */
+bool ingest_ws_deliver(ingest_conn *c, ingest_req *r);
+void ingest_ws_on_input(ingest_conn *c); /* parses c->in (CONN_WS) */
+void ingest_ws_on_sent(ingest_conn *c);  /* output went out: flush, resume input */
+void ingest_ws_tick(ingest_conn *c);     /* 1 s: maximum life, polls, keep-alive pings */
+void ingest_ws_drain(ingest_conn *c);    /* server shutdown: close 1001 */
+void ingest_ws_conn_destroy(struct ingest_ws_conn *w); /* NULL is a no-op */
 
 /* ---- server.c, for conn.c and http2.c ---- */
 struct io_uring_sqe *ingest_net_sqe(ingest_net *n);

@@ -310,6 +310,7 @@ ingest_route ingest_router_dispatch(ingest_ctx *ctx, ingest_req *r)
 {
     http_request *req = &r->http;
     bool get = req->method == HTTP_METHOD_GET || req->method == HTTP_METHOD_HEAD;
+    bool tail = false;
     r->handler = INGEST_H_OTHER;
     /* sets r->otlp (and r->grpc, r->handler) for the OTLP routes and for any
      * gRPC request, so that errors below are answered in their protocol */
@@ -325,6 +326,8 @@ ingest_route ingest_router_dispatch(ingest_ctx *ctx, ingest_req *r)
         r->handler = INGEST_H_TRACES;
     else if (router_path_is(r, "/loki/api/v1/push"))
         r->handler = INGEST_H_LOKI_PUSH;
+    else if (router_path_is(r, "/loki/api/v1/tail"))
+        tail = true; /* WebSocket upgrade (ws.c) */
     else if (router_path_has_prefix(r, "/loki/api/v1/"))
         r->handler = INGEST_H_LOKI_QUERY;
     else if (router_path_is(r, "/metrics"))
@@ -345,6 +348,8 @@ ingest_route ingest_router_dispatch(ingest_ctx *ctx, ingest_req *r)
 
     if (otlp)
         return ingest_router_otlp(ctx, r);
+    if (tail)
+        return ingest_ws_tail_route(ctx, r);
     switch (r->handler) {
     case INGEST_H_WRITE:
         return router_write(ctx, r);

@@ -173,7 +173,9 @@ static void net_drain_completions(ingest_net *n)
         ingest_router_finish(n->ctx, r);
         ingest_conn *c = r->slot < n->nslots ? n->conns[r->slot] : NULL;
         if (!c || c->gen != r->gen || c->state == CONN_CLOSING) {
-            ingest_router_account(n->ctx, r);
+            if (!r->tail_poll) /* a tail's periodic poll is no HTTP request */
+                ingest_router_account(n->ctx, r);
+            ingest_ws_job_destroy(r->tail); /* a Loki tail's state (ws.c); NULL: no-op */
             ingest_req_destroy(r); /* the client went away */
             continue;
         }
@@ -431,8 +433,10 @@ static void net_destroy(ingest_net *n)
             close(n->lfd[i]);
     if (n->done) {
         ingest_req *r;
-        while ((r = ring_mpsc_pop(n->done)) != NULL)
+        while ((r = ring_mpsc_pop(n->done)) != NULL) {
+            ingest_ws_job_destroy(r->tail); /* a Loki tail's state (ws.c) */
             ingest_req_destroy(r);
+        }
         ring_mpsc_destroy(n->done);
     }
     if (n->efd >= 0)

@@ -3,7 +3,7 @@
  * net thread pushes the ingest_req onto one MPSC ring, N threads
  * ("query-wrk-N") take turns popping it, run query_api_handle() (or
  * query_traces_handle() for /api/traces/, query_loki_handle() for
- * /loki/api/v1/), and hand the
+ * /loki/api/v1/, ingest_ws_work() for a Loki tail's query), and hand the
  * request back through ingest_net_complete().
  *
  * Design: ring_mpsc has a single consumer, so the workers serialise their
@@ -51,7 +51,9 @@ static void *workers_main(void *arg)
             notify_wait(&w->nt, seen, 1000);
             continue;
         }
-        if (!w->qe || (!query_api_handle(w->qe, &r->http, &r->resp) &&
+        if (r->tail) /* a Loki tail's first query or poll (ws.c) */
+            ingest_ws_work(w->qe, r);
+        else if (!w->qe || (!query_api_handle(w->qe, &r->http, &r->resp) &&
                        !query_traces_handle(w->qe, &r->http, &r->resp) &&
                        !query_loki_handle(w->qe, &r->http, &r->resp)))
             http_response_text(&r->resp, 404, "not found: %s", r->http.path);
@@ -106,8 +108,10 @@ void ingest_workers_destroy(ingest_workers *w)
     for (unsigned i = 0; i < w->n; i++)
         pthread_join(w->th[i], NULL);
     ingest_req *r;
-    while ((r = ring_mpsc_pop(w->q)) != NULL)
+    while ((r = ring_mpsc_pop(w->q)) != NULL) {
+        ingest_ws_job_destroy(r->tail); /* a Loki tail's state (ws.c) */
         ingest_req_destroy(r);
+    }
     ring_mpsc_destroy(w->q);
     pthread_mutex_destroy(&w->pop_lock);
     free(w);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../core/hash.h"
 #include "../core/parse.h"
 #include "../core/timeutil.h"
 #include "../core/url.h"
@@ -1414,4 +1415,551 @@ bool query_loki_handle(query_engine *qe, const http_request *req, http_response 
     }
     arena_destroy(r.a);
     return true;
+}
+
+/* ---- tail: GET /loki/api/v1/tail (the WebSocket side is ingest/ws.c) ----
+ *
+ * A tail is polled: the first poll sends the last `limit` entries of
+ * [start, now - delay_for] (a backward log query, reversed) and sets a floor
+ * just past its end; every later poll is a forward log query over
+ * [position, now - delay_for] through a wrapping logql_source that starts
+ * each stream's scan at that stream's position: the time of the last entry
+ * sent from it, plus hashes of the entries sent at exactly that time (two
+ * entries of one stream at one nanosecond are ordered by batch id in
+ * storage, not by arrival, so a count would not do). An entry is sent once,
+ * and none is lost as long as each stream's entries arrive in time order
+ * (a stream's entry older than the last one sent from it is not sent).
+ * Filters and parsers apply: the evaluator is logql_eval_logs itself.
+ *
+ * A poll that reaches TAIL_POLL_LIMIT entries or TAIL_FRAME_BYTES of JSON
+ * sends only the entries before the time T of the first entry left out, and
+ * moves every scanned stream to T: the rest comes with the next poll. (If
+ * every entry is at T, the first ones are sent and the rest at that very
+ * nanosecond are skipped.) */
+
+#define TAIL_ARENA_CAP ((size_t)16 << 20)       /* parameters and the parsed query */
+#define TAIL_POLL_ARENA_CAP ((size_t)256 << 20) /* one poll's results */
+#define TAIL_POLL_LIMIT 5000                    /* entries per frame */
+#define TAIL_FRAME_BYTES ((size_t)4 << 20)      /* JSON per frame (one entry may pass it) */
+#define TAIL_MAX_STREAMS 20000                  /* streams whose position a tail keeps */
+#define TAIL_MAX_SAME_TS 256                    /* hashes kept at a stream's position */
+#define TAIL_MAX_DELAY_S 5                      /* delay_for, as Loki */
+#define TAIL_POLL_TIMEOUT_NS (INT64_C(30) * 1000000000)
+
+typedef struct tail_pos {
+    uint64_t id;
+    bool used;
+    int64_t ts;  /* entries before ts were sent (or skipped); */
+    uint32_t n;  /* and these n entries at ts (their hashes) */
+    uint32_t cap;
+    uint64_t *h; /* malloc'd */
+} tail_pos;
+
+struct query_loki_tail {
+    storage *st;
+    arena *a; /* parameters, the AST, the tenant */
+    const char *tenant;
+    logql_node *root;
+    size_t limit;
+    int64_t start_ns, delay_ns;
+    bool started;
+    int64_t floor_ns; /* no entry before it is sent (the first poll's end + 1) */
+    tail_pos *pos;    /* open addressing by stream id; cap a power of two */
+    size_t npos, cappos;
+};
+
+/* What one live poll saw of one scanned stream (in the poll's arena). */
+typedef struct tail_seen {
+    uint64_t id;
+    int64_t lo; /* where its scan started */
+    bool any;   /* an entry not sent before was seen */
+    bool overflow;
+    int64_t ts; /* the last such entry's time, and the hashes of those at ts */
+    uint32_t n, cap;
+    uint64_t *h;
+} tail_seen;
+
+typedef struct tail_scan {
+    const logql_source *inner;
+    query_loki_tail *t;
+    arena *a;
+    bool live;
+    tail_seen *seen;
+    size_t nseen, capseen;
+    /* the stream being scanned */
+    tail_pos *pos;
+    uint8_t *marks; /* pos->h entries matched in this scan */
+    tail_seen *cur;
+    logql_entry_fn fn;
+    void *uctx;
+    bool nomem;
+    bool too_many;
+} tail_scan;
+
+void query_loki_tail_destroy(query_loki_tail *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->cappos; i++)
+        free(t->pos[i].h);
+    free(t->pos);
+    arena_destroy(t->a);
+    free(t);
+}
+
+static tail_pos *tail_pos_find(const query_loki_tail *t, uint64_t id)
+{
+    if (!t->cappos)
+        return NULL;
+    for (size_t i = (size_t)(id * 0x9E3779B97F4A7C15ull) & (t->cappos - 1);;
+         i = (i + 1) & (t->cappos - 1)) {
+        if (!t->pos[i].used)
+            return NULL;
+        if (t->pos[i].id == id)
+            return &t->pos[i];
+    }
+}
+
+/* The position of stream id, added (at floor, nothing sent) when absent.
+ * NULL on OOM. */
+static tail_pos *tail_pos_get(query_loki_tail *t, uint64_t id)
+{
+    tail_pos *p = tail_pos_find(t, id);
+    if (p)
+        return p;
+    if ((t->npos + 1) * 2 > t->cappos) {
+        size_t nc = t->cappos ? t->cappos * 2 : 64;
+        tail_pos *np = calloc(nc, sizeof *np);
+        if (!np)
+            return NULL;
+        for (size_t i = 0; i < t->cappos; i++) {
+            if (!t->pos[i].used)
+                continue;
+            size_t j = (size_t)(t->pos[i].id * 0x9E3779B97F4A7C15ull) & (nc - 1);
+            while (np[j].used)
+                j = (j + 1) & (nc - 1);
+            np[j] = t->pos[i];
+        }
+        free(t->pos);
+        t->pos = np;
+        t->cappos = nc;
+    }
+    size_t j = (size_t)(id * 0x9E3779B97F4A7C15ull) & (t->cappos - 1);
+    while (t->pos[j].used)
+        j = (j + 1) & (t->cappos - 1);
+    t->pos[j] = (tail_pos){.id = id, .used = true, .ts = t->floor_ns};
+    t->npos++;
+    return &t->pos[j];
+}
+
+/* Moves p to (ts, nothing sent at ts). */
+static void tail_pos_reset(tail_pos *p, int64_t ts)
+{
+    p->ts = ts;
+    p->n = 0;
+}
+
+/* Adds hashes at p->ts; when more than TAIL_MAX_SAME_TS would be kept, moves
+ * past that nanosecond instead. False on OOM. */
+static bool tail_pos_add(tail_pos *p, const uint64_t *h, uint32_t n)
+{
+    if ((size_t)p->n + n > TAIL_MAX_SAME_TS) {
+        tail_pos_reset(p, p->ts + 1);
+        return true;
+    }
+    if (p->n + n > p->cap) {
+        uint32_t nc = p->cap ? p->cap : 4;
+        while (nc < p->n + n)
+            nc *= 2;
+        uint64_t *nh = realloc(p->h, nc * sizeof *nh);
+        if (!nh)
+            return false;
+        p->h = nh;
+        p->cap = nc;
+    }
+    memcpy(p->h + p->n, h, n * sizeof *h);
+    p->n += n;
+    return true;
+}
+
+static uint64_t tail_entry_hash(const logql_entry *e)
+{
+    hash64_stream hs;
+    hash64_stream_init(&hs);
+    uint64_t len = e->len;
+    hash64_stream_update(&hs, &len, sizeof len);
+    hash64_stream_update(&hs, e->line, e->len);
+    for (uint32_t i = 0; i < e->nmeta; i++) {
+        uint32_t l[2] = {e->meta[i].name_len, e->meta[i].value_len};
+        hash64_stream_update(&hs, l, sizeof l);
+        hash64_stream_update(&hs, e->meta[i].name, e->meta[i].name_len);
+        hash64_stream_update(&hs, e->meta[i].value, e->meta[i].value_len);
+    }
+    return hash64_stream_final(&hs);
+}
+
+static sonde_status tail_src_streams(void *ctx, const storage_matcher *m, size_t nm, arena *a,
+                                     logql_stream_ref **out, size_t *n)
+{
+    tail_scan *s = ctx;
+    sonde_status st = s->inner->streams(s->inner->ctx, m, nm, a, out, n);
+    if (st == SONDE_OK && *n > TAIL_MAX_STREAMS) {
+        s->too_many = true;
+        return SONDE_ERR_LIMIT;
+    }
+    return st;
+}
+
+/* Between the store and the evaluator: drops what was sent before, notes
+ * what is new. */
+static bool tail_entry(void *uctx, const logql_entry *e)
+{
+    tail_scan *s = uctx;
+    uint64_t h = tail_entry_hash(e);
+    if (s->pos && e->ts_ns == s->pos->ts) {
+        for (uint32_t i = 0; i < s->pos->n; i++) {
+            if (!s->marks[i] && s->pos->h[i] == h) {
+                s->marks[i] = 1; /* a multiset: identical entries count once each */
+                return true;
+            }
+        }
+    }
+    tail_seen *c = s->cur;
+    if (!c->any || e->ts_ns != c->ts) {
+        c->any = true;
+        c->ts = e->ts_ns;
+        c->n = 0;
+        c->overflow = false;
+    }
+    if (c->n == TAIL_MAX_SAME_TS) {
+        c->overflow = true;
+    } else {
+        if (c->n == c->cap) {
+            uint32_t nc = c->cap ? c->cap * 2 : 8;
+            uint64_t *nh = arena_realloc(s->a, c->h, c->cap * sizeof *nh, nc * sizeof *nh);
+            if (!nh) {
+                s->nomem = true;
+                return false;
+            }
+            c->h = nh;
+            c->cap = nc;
+        }
+        c->h[c->n++] = h;
+    }
+    return s->fn(s->uctx, e);
+}
+
+static sonde_status tail_src_scan(void *ctx, uint64_t id, int64_t mint, int64_t maxt,
+                                  bool backward, logql_entry_fn fn, void *uctx)
+{
+    tail_scan *s = ctx;
+    if (!s->live)
+        return s->inner->scan(s->inner->ctx, id, mint, maxt, backward, fn, uctx);
+    tail_pos *p = tail_pos_find(s->t, id);
+    int64_t lo = p ? p->ts : s->t->floor_ns;
+    if (s->nseen == s->capseen) {
+        size_t nc = s->capseen ? s->capseen * 2 : 64;
+        tail_seen *ns = arena_realloc(s->a, s->seen, s->capseen * sizeof *ns, nc * sizeof *ns);
+        if (!ns)
+            return SONDE_ERR_NOMEM;
+        s->seen = ns;
+        s->capseen = nc;
+    }
+    s->cur = &s->seen[s->nseen++];
+    *s->cur = (tail_seen){.id = id, .lo = lo};
+    if (lo > mint)
+        mint = lo;
+    if (mint > maxt)
+        return SONDE_OK;
+    s->pos = p && p->n ? p : NULL;
+    if (s->pos) {
+        s->marks = arena_calloc(s->a, s->pos->n, 1);
+        if (!s->marks)
+            return SONDE_ERR_NOMEM;
+    }
+    s->fn = fn;
+    s->uctx = uctx;
+    sonde_status st = s->inner->scan(s->inner->ctx, id, mint, maxt, false, tail_entry, s);
+    s->pos = NULL;
+    return s->nomem ? SONDE_ERR_NOMEM : st;
+}
+
+/* Upper bound of the bytes buf_json_str writes for s. */
+static size_t tail_json_len(const char *s, size_t n)
+{
+    size_t k = 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        k += c < 0x20 ? 6 : (c == '"' || c == '\\') ? 2 : 1;
+    }
+    return k;
+}
+
+typedef struct tail_ref {
+    int64_t ts;
+    uint32_t stream, idx;
+} tail_ref;
+
+static int tail_ref_fwd(const void *x, const void *y)
+{
+    const tail_ref *a = x, *b = y;
+    if (a->ts != b->ts)
+        return a->ts < b->ts ? -1 : 1;
+    if (a->stream != b->stream)
+        return a->stream < b->stream ? -1 : 1;
+    return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+/* The frame of the entries whose send flag is set, each stream ascending. */
+static sonde_status tail_frame(buf *out, const logql_result *res, uint8_t *const *send,
+                               bool reversed)
+{
+    sonde_status s = buf_puts(out, "{\"streams\":[");
+    bool first = true;
+    for (size_t i = 0; i < res->nstreams && s == SONDE_OK; i++) {
+        const logql_out_stream *os = &res->streams[i];
+        size_t cnt = 0;
+        for (size_t k = 0; k < os->n; k++)
+            cnt += send[i][k];
+        if (!cnt)
+            continue;
+        s = buf_puts(out, first ? "{\"stream\":" : ",{\"stream\":");
+        first = false;
+        if (s == SONDE_OK)
+            s = json_labels(out, os->labels, os->nlabels);
+        if (s == SONDE_OK)
+            s = buf_puts(out, ",\"values\":[");
+        bool f2 = true;
+        for (size_t j = 0; j < os->n && s == SONDE_OK; j++) {
+            size_t k = reversed ? os->n - 1 - j : j;
+            if (!send[i][k])
+                continue;
+            s = buf_printf(out, "%s[\"%lld\",", f2 ? "" : ",", (long long)os->entries[k].ts_ns);
+            f2 = false;
+            if (s == SONDE_OK)
+                s = buf_json_str(out, os->entries[k].line, os->entries[k].len);
+            if (s == SONDE_OK)
+                s = buf_putc(out, ']');
+        }
+        if (s == SONDE_OK)
+            s = buf_puts(out, "]}");
+    }
+    return s == SONDE_OK ? buf_puts(out, "],\"dropped_entries\":null}") : s;
+}
+
+query_loki_tail *query_loki_tail_create(query_engine *qe, const http_request *req,
+                                        http_response *resp)
+{
+    query_loki_tail *t = calloc(1, sizeof *t);
+    if (!t || !(t->a = arena_create(1 << 14, TAIL_ARENA_CAP))) {
+        free(t);
+        http_response_text(resp, 503, "out of memory");
+        return NULL;
+    }
+    t->st = query_engine_storage(qe);
+    const char *tenant = req->tenant && *req->tenant ? req->tenant : "anonymous";
+    t->tenant = arena_strndup(t->a, tenant, strlen(tenant));
+    loki_req r;
+    memset(&r, 0, sizeof r);
+    r.qe = qe;
+    r.req = req;
+    r.resp = resp;
+    r.a = t->a;
+    r.t0 = time_mono_ns();
+    r.st = t->st;
+    r.tenant = t->tenant;
+    if (!t->st || !t->tenant) {
+        http_response_text(resp, 503, t->st ? "out of memory" : "storage is not available");
+        goto fail;
+    }
+    if (!parse_params(&r) || !parse_query(&r, &t->root) || !param_limit(&r, &t->limit))
+        goto fail;
+    if (t->root->kind != LOGQL_NODE_LOG) {
+        loki_error(&r, 400,
+                   "tail needs a log query (a stream selector and a pipeline), not a metric "
+                   "query");
+        goto fail;
+    }
+    const url_param *d = param(&r, "delay_for");
+    uint64_t delay = 0;
+    if (d && d->val_len && !parse_u64(d->val, d->val_len, &delay)) {
+        loki_error(&r, 400, "invalid delay_for: cannot parse \"%s\" as a number of seconds",
+                   d->val);
+        goto fail;
+    }
+    if (delay > TAIL_MAX_DELAY_S) {
+        loki_error(&r, 400, "delay_for can't be greater than %d", TAIL_MAX_DELAY_S);
+        goto fail;
+    }
+    t->delay_ns = (int64_t)delay * 1000000000;
+    int64_t now = time_now_ms() * 1000000;
+    if (!param_time(&r, "start", now - LOKI_DEFAULT_LOOKBACK_NS, &t->start_ns))
+        goto fail;
+    if (t->start_ns < now - LOKI_MAX_QUERY_LENGTH_NS || t->start_ns > LOGQL_MAX_TIME_NS) {
+        loki_error(&r, 400,
+                   "invalid start: it must lie within the last 721h (the query length limit)");
+        goto fail;
+    }
+    return t;
+fail:
+    query_loki_tail_destroy(t);
+    return NULL;
+}
+
+/* After a live poll: every scanned stream moves past what was sent. cut:
+ * only entries before T were sent; all_at_t: all sent entries are at T (the
+ * stream moves past T). */
+static sonde_status tail_advance(query_loki_tail *t, const tail_scan *s, bool cut, int64_t T,
+                                 bool all_at_t)
+{
+    for (size_t i = 0; i < s->nseen; i++) {
+        const tail_seen *c = &s->seen[i];
+        if (cut) {
+            int64_t to = all_at_t ? T + 1 : T;
+            if (c->lo >= to)
+                continue;
+            tail_pos *p = tail_pos_get(t, c->id);
+            if (!p)
+                return SONDE_ERR_NOMEM;
+            tail_pos_reset(p, to);
+            continue;
+        }
+        if (!c->any)
+            continue;
+        tail_pos *p = tail_pos_get(t, c->id);
+        if (!p)
+            return SONDE_ERR_NOMEM;
+        if (c->ts != p->ts)
+            tail_pos_reset(p, c->ts); /* c->ts > p->ts: the scan started at p->ts */
+        if (c->overflow)
+            tail_pos_reset(p, c->ts + 1);
+        else if (!tail_pos_add(p, c->h, c->n))
+            return SONDE_ERR_NOMEM;
+    }
+    return SONDE_OK;
+}
+
+sonde_status query_loki_tail_poll(query_loki_tail *t, buf *out, char *err, size_t errlen)
+{
+    err[0] = 0;
+    int64_t end = time_now_ms() * 1000000 - t->delay_ns;
+    bool live = t->started;
+    if (!live && t->limit == 0) {
+        t->started = true;
+        t->floor_ns = end + 1;
+        return SONDE_OK;
+    }
+    arena *a = arena_create(1 << 16, TAIL_POLL_ARENA_CAP);
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return SONDE_ERR_NOMEM;
+    }
+    logql_store_src ss;
+    logql_source inner, src;
+    logql_store_source(&ss, t->st, t->tenant, &inner);
+    tail_scan s;
+    memset(&s, 0, sizeof s);
+    s.inner = &inner;
+    s.t = t;
+    s.a = a;
+    s.live = live;
+    src.ctx = &s;
+    src.streams = tail_src_streams;
+    src.scan = tail_src_scan;
+    logql_eval_ctx c;
+    memset(&c, 0, sizeof c);
+    c.src = &src;
+    c.a = a;
+    c.lim.max_lines_scanned = LOKI_MAX_LINES_SCANNED;
+    c.lim.max_series = LOKI_MAX_SERIES;
+    c.lim.max_entries = LOKI_MAX_ENTRIES;
+    c.lim.deadline_ns = time_mono_ns() + TAIL_POLL_TIMEOUT_NS;
+    logql_result res;
+    sonde_status st;
+    if (live)
+        st = end + 1 > t->floor_ns ? logql_eval_logs(&c, t->root, t->floor_ns, end + 1,
+                                                     TAIL_POLL_LIMIT, false, &res)
+                                   : SONDE_OK;
+    else
+        st = end >= t->start_ns
+                 ? logql_eval_logs(&c, t->root, t->start_ns, end + 1, t->limit, true, &res)
+                 : SONDE_OK;
+    if (st == SONDE_OK && ((live && end + 1 <= t->floor_ns) || (!live && end < t->start_ns)))
+        memset(&res, 0, sizeof res);
+    logql_store_src_fini(&ss);
+    if (st != SONDE_OK) {
+        if (s.too_many)
+            snprintf(err, errlen,
+                     "the tail's selector matches more than %d streams; narrow the selector",
+                     TAIL_MAX_STREAMS);
+        else if (c.err[0])
+            snprintf(err, errlen, "%s", c.err);
+        else if (st == SONDE_ERR_STORAGE)
+            snprintf(err, errlen, "storage error: reading the logs failed");
+        else
+            snprintf(err, errlen, "%s", sonde_status_name(st));
+        arena_destroy(a);
+        return st;
+    }
+    /* every entry of the result, in send order (ascending; the first poll's
+     * result is descending and its newest entries are the ones to keep) */
+    size_t n = 0;
+    for (size_t i = 0; i < res.nstreams; i++)
+        n += res.streams[i].n;
+    tail_ref *refs = arena_alloc(a, (n ? n : 1) * sizeof *refs);
+    uint8_t **send = arena_calloc(a, res.nstreams ? res.nstreams : 1, sizeof *send);
+    if (!refs || !send)
+        goto nomem;
+    size_t k = 0;
+    for (size_t i = 0; i < res.nstreams; i++) {
+        send[i] = arena_calloc(a, res.streams[i].n ? res.streams[i].n : 1, 1);
+        if (!send[i])
+            goto nomem;
+        for (size_t j = 0; j < res.streams[i].n; j++)
+            refs[k++] = (tail_ref){res.streams[i].entries[j].ts_ns, (uint32_t)i, (uint32_t)j};
+    }
+    qsort(refs, n, sizeof *refs, tail_ref_fwd);
+    /* how many fit in a frame, taken from the oldest (live) or newest (first) */
+    size_t bytes = 64, take = 0;
+    for (; take < n; take++) {
+        const tail_ref *r = &refs[live ? take : n - 1 - take];
+        const logql_out_stream *os = &res.streams[r->stream];
+        size_t b = tail_json_len(os->entries[r->idx].line, os->entries[r->idx].len) + 32;
+        if (take > 0 && bytes + b > TAIL_FRAME_BYTES)
+            break;
+        bytes += b;
+    }
+    if (!live) {
+        for (size_t i = 0; i < take; i++)
+            send[refs[n - 1 - i].stream][refs[n - 1 - i].idx] = 1;
+        t->started = true;
+        t->floor_ns = end + 1;
+    } else {
+        bool cut = take < n || n >= TAIL_POLL_LIMIT;
+        int64_t T = 0;
+        bool all_at_t = false;
+        if (cut) {
+            T = take < n ? refs[take].ts : refs[n - 1].ts;
+            all_at_t = refs[0].ts == T;
+        }
+        for (size_t i = 0; i < take; i++)
+            if (!cut || all_at_t || refs[i].ts < T)
+                send[refs[i].stream][refs[i].idx] = 1;
+        if (tail_advance(t, &s, cut, T, all_at_t) != SONDE_OK)
+            goto nomem;
+    }
+    if (take > 0) {
+        /* the first poll's streams hold their entries newest first */
+        if (tail_frame(out, &res, send, !live) != SONDE_OK) {
+            snprintf(err, errlen, "the tail frame exceeds the maximum response size");
+            arena_destroy(a);
+            return SONDE_ERR_LIMIT;
+        }
+    }
+    arena_destroy(a);
+    return SONDE_OK;
+nomem:
+    snprintf(err, errlen, "out of memory");
+    arena_destroy(a);
+    return SONDE_ERR_NOMEM;
 }

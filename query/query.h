@@ -67,4 +67,27 @@ storage *query_engine_storage(query_engine *qe);
  * returns. */
 bool query_loki_handle(query_engine *qe, const http_request *req, http_response *resp);
 
+/* ---- Loki tail (logql_api.c; the WebSocket side is ingest/ws.c) ----
+ * The query state of one GET /loki/api/v1/tail: its parameters (query: a
+ * LogQL log query; limit, default 100, at most 5000; start, default an hour
+ * ago; delay_for, 0..5 s) and, per stream, how far its entries were sent.
+ * Every call runs on a query worker; one tail is used by one thread at a
+ * time (the caller hands it over between threads). */
+typedef struct query_loki_tail query_loki_tail;
+/* Parses the request's parameters and query (tenant: req->tenant). NULL with
+ * *resp filled (400 with Loki's message, 503) when the tail cannot start. */
+query_loki_tail *query_loki_tail_create(query_engine *qe, const http_request *req,
+                                        http_response *resp);
+/* Appends to out the JSON text of one tail frame,
+ * {"streams":[{"stream":{...},"values":[["<ns>","<line>"],...]}],"dropped_entries":null},
+ * with the entries not sent before: on the first call the last `limit`
+ * entries from start to now - delay_for (ascending), then the entries that
+ * arrived since (each entry once, in time order per stream; a frame holds at
+ * most 5000 entries and about 4 MiB of JSON, the rest comes with the next
+ * call). Appends nothing when there is nothing new. An error status with a
+ * message in err ends the tail: SONDE_ERR_LIMIT / SONDE_ERR_INVALID (the
+ * query's limits), SONDE_ERR_TIMEOUT, SONDE_ERR_STORAGE, SONDE_ERR_NOMEM. */
+sonde_status query_loki_tail_poll(query_loki_tail *t, buf *out, char *err, size_t errlen);
+void query_loki_tail_destroy(query_loki_tail *t); /* NULL is a no-op; any thread */
+
 #endif
