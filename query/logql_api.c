@@ -1092,6 +1092,7 @@ static void handle_volume(loki_req *r, bool range)
  * the first increment needs the sample before `start`, looked for up to this far back. */
 #define PATTERNS_HISTORY_NS (INT64_C(7) * 86400 * 1000000000)
 #define PATTERNS_MAX_STEPS 11000
+#define PATTERNS_MAX_POINTS 20000000 /* templates x steps: 160 MB of counters at most */
 
 typedef struct pat_group {
     uint64_t tid;
@@ -1195,6 +1196,10 @@ static void handle_patterns(loki_req *r)
         while (gi < ng && g[gi].tid != tid)
             gi++;
         if (gi == ng) {
+            if ((uint64_t)(ng + 1) * (uint64_t)nsteps > PATTERNS_MAX_POINTS) {
+                s = SONDE_ERR_LIMIT;
+                break;
+            }
             if (ng == gcap) {
                 size_t nc = gcap ? gcap * 2 : 64;
                 pat_group *ngp = arena_realloc(r->a, g, gcap * sizeof *g, nc * sizeof *g);
@@ -1251,7 +1256,10 @@ static void handle_patterns(loki_req *r)
         }
     }
     if (s != SONDE_OK) {
-        status_error(r, s, NULL);
+        status_error(r, s,
+                     s == SONDE_ERR_LIMIT ? "too many patterns x steps (20,000,000) for one "
+                                            "query; use a larger step or a narrower selector"
+                                          : NULL);
         return;
     }
     if (ng)
