@@ -359,6 +359,11 @@ typedef struct logql_store_src {
 
 void logql_store_source(logql_store_src *s, storage *st, const char *tenant, logql_source *out);
 void logql_store_src_fini(logql_store_src *s);
+/* What Loki's index stats and volume count for one stored value: the bytes of its line and
+ * the lines it stands for, both times its sample rate. SONDE_ERR_INVALID when it does not
+ * decode, SONDE_ERR_NOMEM. */
+sonde_status logql_store_line_bytes(logql_store_src *src, const void *value, size_t len,
+                                    uint64_t *bytes, uint64_t *lines);
 /* Decodes one stored value into e (strings in a). A template-encoded row's line is rebuilt
  * from its template version, read through src (NULL: such rows are invalid).
  * SONDE_ERR_INVALID if it does not unpack or its template is gone. */

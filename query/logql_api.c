@@ -755,8 +755,8 @@ typedef struct volume {
 } volume;
 
 /* Entries and stored bytes of one stream in [start, end]; chunks: days with data. */
-static sonde_status stream_volume(loki_req *r, uint64_t id, int64_t start, int64_t end, volume *v,
-                                  uint64_t *budget)
+static sonde_status stream_volume(loki_req *r, logql_store_src *src, uint64_t id, int64_t start,
+                                  int64_t end, volume *v, uint64_t *budget)
 {
     storage_log_iter *it;
     sonde_status s = storage_log_iter_create(r->st, r->tenant, id, start, end, false, &it);
@@ -775,8 +775,14 @@ static sonde_status stream_volume(loki_req *r, uint64_t id, int64_t start, int64
             break;
         }
         (*budget)--;
-        v->entries++;
-        v->bytes += len;
+        uint64_t b = len, n = 1;
+        sonde_status ls = logql_store_line_bytes(src, val, len, &b, &n);
+        if (ls == SONDE_ERR_NOMEM) {
+            s = ls;
+            break;
+        }
+        v->entries += n;
+        v->bytes += b;
         int64_t day = ts / (INT64_C(86400) * 1000000000);
         if (day != last_day) {
             v->chunks++;
@@ -800,9 +806,13 @@ static void handle_index_stats(loki_req *r)
         return;
     volume v = {0, 0, 0};
     uint64_t budget = LOKI_MAX_LINES_SCANNED;
+    logql_store_src src;
+    logql_source unused;
+    logql_store_source(&src, r->st, r->tenant, &unused);
     for (size_t i = 0; i < n; i++) {
-        sonde_status s = stream_volume(r, ls[i].id, start, end, &v, &budget);
+        sonde_status s = stream_volume(r, &src, ls[i].id, start, end, &v, &budget);
         if (s != SONDE_OK) {
+            logql_store_src_fini(&src);
             status_error(r, s,
                          s == SONDE_ERR_LIMIT ? "index stats would read more than 5000000 log "
                                                 "lines; narrow the time range or the selector"
@@ -810,6 +820,7 @@ static void handle_index_stats(loki_req *r)
             return;
         }
     }
+    logql_store_src_fini(&src);
     begin_json(r);
     if (buf_printf(&r->resp->body,
                    "{\"streams\":%zu,\"chunks\":%llu,\"entries\":%llu,\"bytes\":%llu}", n,
@@ -850,6 +861,7 @@ static bool same_labels(const sonde_label *a, uint32_t na, const sonde_label *b,
 
 typedef struct vol_ctx {
     loki_req *r;
+    logql_store_src src; /* decodes entries for their line bytes */
     vol_group *g;
     size_t ng, cap;
     size_t nsteps;
@@ -902,12 +914,18 @@ static sonde_status stream_bytes(vol_ctx *v, uint64_t id, int64_t start, int64_t
             break;
         }
         (*budget)--;
-        *total += len;
+        uint64_t b = len, nl = 1;
+        sonde_status ls = logql_store_line_bytes(&v->src, val, len, &b, &nl);
+        if (ls == SONDE_ERR_NOMEM) {
+            s = ls;
+            break;
+        }
+        *total += b;
         if (steps) {
             /* the point at start + i*step covers (t - step, t] */
             int64_t d = ts - v->start;
             size_t i = d <= 0 ? 0 : (size_t)((d + v->step - 1) / v->step);
-            steps[i < v->nsteps ? i : v->nsteps - 1] += len;
+            steps[i < v->nsteps ? i : v->nsteps - 1] += b;
         }
     }
     storage_log_iter_destroy(it);
@@ -999,12 +1017,15 @@ static void handle_volume(loki_req *r, bool range)
         status_error(r, SONDE_ERR_NOMEM, NULL);
         return;
     }
+    logql_source unused;
+    logql_store_source(&v.src, r->st, r->tenant, &unused);
     for (size_t i = 0; i < n; i++) {
         uint64_t total = 0;
         if (steps)
             memset(steps, 0, v.nsteps * sizeof *steps);
         sonde_status s = stream_bytes(&v, ls[i].id, start, end, &total, steps, &budget);
         if (s != SONDE_OK) {
+            logql_store_src_fini(&v.src);
             status_error(r, s,
                          s == SONDE_ERR_LIMIT ? "volume would read more than 5000000 log lines; "
                                                 "narrow the time range or the selector"
@@ -1031,6 +1052,7 @@ static void handle_volume(loki_req *r, bool range)
         for (uint32_t gi = 0; gi < ngroups; gi++) {
             vol_group *g = by_labels ? vol_group_of(&v, &gl[gi], 1) : vol_group_of(&v, gl, k);
             if (!g) {
+                logql_store_src_fini(&v.src);
                 status_error(r, SONDE_ERR_NOMEM, NULL);
                 return;
             }
@@ -1039,6 +1061,7 @@ static void handle_volume(loki_req *r, bool range)
                 g->steps[t] += steps[t];
         }
     }
+    logql_store_src_fini(&v.src);
     if (v.ng)
         qsort(v.g, v.ng, sizeof *v.g, vol_cmp);
     size_t ng = limit && v.ng > limit ? limit : v.ng;

@@ -293,6 +293,22 @@ static sonde_status store_scan(void *ctx, uint64_t stream_id, int64_t mint, int6
     return st;
 }
 
+sonde_status logql_store_line_bytes(logql_store_src *src, const void *value, size_t len,
+                                    uint64_t *bytes, uint64_t *lines)
+{
+    if (!src->scratch && !(src->scratch = arena_create(1 << 16, 64u << 20)))
+        return SONDE_ERR_NOMEM;
+    arena_reset(src->scratch);
+    logql_entry e;
+    sonde_status st = logql_store_decode(src, src->scratch, &src->tmp, value, len, 0, &e);
+    if (st != SONDE_OK)
+        return st;
+    uint64_t w = e.weight > 1 ? e.weight : 1;
+    *bytes = (uint64_t)e.len * w;
+    *lines = w;
+    return SONDE_OK;
+}
+
 void logql_store_source(logql_store_src *s, storage *st, const char *tenant, logql_source *out)
 {
     memset(s, 0, sizeof *s);
