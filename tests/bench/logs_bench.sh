@@ -13,7 +13,7 @@
 #     acknowledged: 204 for Loki, 200 less partial_success for OTLP, both
 #     sent by sonde once the rows are in RocksDB's WAL);
 #   - sonde's CPU seconds over the load (/proc/PID/stat);
-#   - lines stored, from /loki/api/v1/index/stats (entries);
+#   - lines stored: sonde_logs_lines_total{outcome="kept"} from /metrics;
 #   - for runs in QUERY_RUNS: LogQL query_range latency (logql_bench.py, one
 #     warm-up and REPS runs of each query, one at a time);
 #   - SIGTERM (sonde checkpoints and exits), compactdb on the RocksDB dir
@@ -123,15 +123,15 @@ start_sonde() {
     fi
 }
 
-# entries stored for the run's streams, from /loki/api/v1/index/stats
+# lines stored: sonde_logs_lines_total{outcome="kept"} on /metrics (index/stats counts a
+# sampled line as many lines as its rate, as Loki's entries are lines ingested)
 stored_lines() {
     local res
-    res=$(curl -s --max-time 60 -G "http://127.0.0.1:$1/loki/api/v1/index/stats" \
-        --data-urlencode 'query={service_namespace="loghub"}' \
-        --data-urlencode "start=$(( $2 - 60000000000 ))" --data-urlencode "end=$(( $3 + 60000000000 ))")
-    python3 -c 'import json,sys
-try: print(json.loads(sys.argv[1])["entries"])
-except Exception: print("?")' "$res"
+    res=$(curl -s --max-time 60 "http://127.0.0.1:$1/metrics")
+    python3 -c 'import sys
+v = [l.split()[-1] for l in sys.argv[1].splitlines()
+     if l.startswith("sonde_logs_lines_total{outcome=\"kept\"}")]
+print(int(float(v[0])) if v else "?")' "$res"
 }
 
 # the RocksDB directory under a data dir (the one holding CURRENT)
