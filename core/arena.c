@@ -28,7 +28,14 @@ typedef struct arena_block {
     _Alignas(16) unsigned char data[];
 } arena_block;
 
+typedef struct arena_cleanup {
+    void (*fn)(void *ctx);
+    void *ctx;
+    struct arena_cleanup *next;
+} arena_cleanup;
+
 struct arena {
+    arena_cleanup *cleanups; /* run (newest first) by reset and destroy */
     arena_block *first; /* kept by reset */
     arena_block *cur;   /* bump block */
     size_t block_size;  /* payload size of ordinary blocks */
@@ -92,10 +99,31 @@ static void arena_free_chain(arena_block *b)
     }
 }
 
+static void arena_run_cleanups(arena *a)
+{
+    arena_cleanup *c = a->cleanups;
+    a->cleanups = NULL;
+    for (; c; c = c->next) /* the records live in the arena: read next before it goes */
+        c->fn(c->ctx);
+}
+
+bool arena_on_release(arena *a, void (*fn)(void *ctx), void *ctx)
+{
+    arena_cleanup *c = arena_alloc(a, sizeof *c);
+    if (!c)
+        return false;
+    c->fn = fn;
+    c->ctx = ctx;
+    c->next = a->cleanups;
+    a->cleanups = c;
+    return true;
+}
+
 void arena_destroy(arena *a)
 {
     if (!a)
         return;
+    arena_run_cleanups(a);
     arena_free_chain(a->first);
     free(a);
 }
@@ -104,6 +132,7 @@ void arena_reset(arena *a)
 {
     if (!a)
         return;
+    arena_run_cleanups(a);
     arena_free_chain(a->first->next);
     a->first->next = NULL;
     a->first->used = 0;

@@ -32,6 +32,10 @@ void *arena_realloc(arena *a, void *p, size_t old_n, size_t new_n);
 char *arena_strndup(arena *a, const char *s, size_t n);
 /* Frees all allocations but keeps the first block for reuse. */
 void arena_reset(arena *a);
+/* Registers fn(ctx) to run when the arena is next reset or destroyed (newest first), for
+ * what lives outside it (e.g. a PCRE2 JIT code block). false when the record cannot be
+ * allocated (then fn is not registered: the caller frees now). */
+bool arena_on_release(arena *a, void (*fn)(void *ctx), void *ctx);
 /* Bytes handed out so far (not counting block slack). */
 size_t arena_used(const arena *a);
 /* The cap (SIZE_MAX when created with 0). */

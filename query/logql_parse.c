@@ -44,6 +44,11 @@ static void re_free(void *p, void *a)
     (void)a;
 }
 
+static void re_code_release(void *code)
+{
+    pcre2_code_free(code);
+}
+
 logql_re *logql_re_compile(arena *a, const char *pat, size_t n, int mode, char *err, size_t errlen)
 {
     pcre2_general_context *gc = pcre2_general_context_create(re_alloc, re_free, a);
@@ -73,6 +78,10 @@ logql_re *logql_re_compile(arena *a, const char *pat, size_t n, int mode, char *
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    /* JIT: the machine code lives outside the arena, so its release is tied to the arena's
+     * (pcre2_code_free gives the JIT memory back; the arena's own blocks go with it) */
+    if (arena_on_release(a, re_code_release, re->code))
+        (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE); /* interpreter without JIT */
     pcre2_pattern_info(re->code, PCRE2_INFO_NAMECOUNT, &re->nnames);
     pcre2_pattern_info(re->code, PCRE2_INFO_NAMEENTRYSIZE, &re->name_size);
     pcre2_pattern_info(re->code, PCRE2_INFO_NAMETABLE, &re->names);

@@ -146,8 +146,40 @@ static void test_reset(void)
     arena_destroy(a);
 }
 
+static int released_order[4], nreleased;
+static void on_release(void *ctx)
+{
+    released_order[nreleased++] = *(int *)ctx;
+}
+
+/* arena_on_release: callbacks run newest first at reset and at destroy, once each */
+static void test_on_release(void)
+{
+    arena *a = arena_create(256, 0);
+    static int one = 1, two = 2, three = 3;
+    CHECK(arena_on_release(a, on_release, &one));
+    CHECK(arena_on_release(a, on_release, &two));
+    arena_reset(a);
+    CHECK_EQ_INT(nreleased, 2);
+    CHECK_EQ_INT(released_order[0], 2);
+    CHECK_EQ_INT(released_order[1], 1);
+    arena_reset(a); /* nothing registered any more */
+    CHECK_EQ_INT(nreleased, 2);
+    CHECK(arena_on_release(a, on_release, &three));
+    arena_destroy(a);
+    CHECK_EQ_INT(nreleased, 3);
+    CHECK_EQ_INT(released_order[2], 3);
+    /* a capped-out arena refuses the record: nothing is registered */
+    arena *b = arena_create(64, 16);
+    CHECK(arena_alloc(b, 16) != NULL);
+    CHECK(!arena_on_release(b, on_release, &one));
+    arena_destroy(b);
+    CHECK_EQ_INT(nreleased, 3);
+}
+
 int main(void)
 {
+    RUN(test_on_release);
     RUN(test_alignment);
     RUN(test_cap);
     RUN(test_cap_vs_malloc);
