@@ -207,9 +207,13 @@ ingest_route ingest_router_loki_push(ingest_ctx *ctx, ingest_req *r)
     if (st != SONDE_OK) {
         storage_batch_destroy(b);
         arena_destroy(dec);
-        loki_reject(r, st == SONDE_ERR_INVALID ? 400 : 503,
+        /* LIMIT is permanent (a retry would fail the same way): 413, never 503 */
+        loki_reject(r, st == SONDE_ERR_INVALID ? 400 : st == SONDE_ERR_LIMIT ? 413 : 503,
                     st == SONDE_ERR_INVALID ? "entry cannot be stored (key size caps)"
-                                            : "out of memory; retry");
+                    : st == SONDE_ERR_LIMIT
+                        ? "push too large for one batch (an entry over 64 MiB, or over "
+                          "786,432 distinct stream x template x 10 s counts); split it"
+                        : "out of memory; retry");
         return INGEST_ROUTE_DONE;
     }
     arena_destroy(dec); /* the rows are copies */

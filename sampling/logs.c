@@ -50,7 +50,19 @@ typedef struct logs_tenant {
     size_t scap, sn;
     sampling_sampler *shared; /* streams past max_samplers */
     uint32_t mark;            /* batch counter for vtab marks */
+    /* the last time stamped per (stream, template) count series: open addressing, at most
+     * STAMP_MAX entries (then cleared: a later stamp may then repeat a time, which the
+     * aggregator bumps live) */
+    struct stamp_ent *stab_ts;
+    size_t scap_ts, sn_ts;
 } logs_tenant;
+
+#define STAMP_MAX ((size_t)1 << 20)
+
+typedef struct stamp_ent {
+    uint64_t key; /* 0: empty */
+    int64_t last_ms;
+} stamp_ent;
 
 struct sampling_logs {
     sampling_logs_config cfg;
@@ -118,6 +130,7 @@ static void tenant_destroy(logs_tenant *t)
     sampling_sampler_destroy(t->shared);
     free(t->stab);
     free(t->vtab);
+    free(t->stab_ts);
     pthread_mutex_destroy(&t->mu);
     free(t);
 }
@@ -422,6 +435,105 @@ static sonde_status count_series(arena *a, const sampling_log_line *l, const cha
     return SONDE_OK;
 }
 
+/* ts, or later: after the last time stamped for (stream, template). mu held. */
+static int64_t stamp(logs_tenant *t, uint64_t stream, uint64_t tid, int64_t ts)
+{
+    uint64_t key = hash64(&stream, 8) ^ (tid * 0x9e3779b97f4a7c15ULL);
+    if (key == 0)
+        key = 1;
+    if ((t->sn_ts + 1) * 2 > t->scap_ts) {
+        size_t nc = t->scap_ts ? t->scap_ts * 2 : 1024;
+        stamp_ent *nt = NULL;
+        if (nc <= STAMP_MAX * 2)
+            nt = calloc(nc, sizeof *nt);
+        if (!nt) { /* at the bound (or OOM): start over */
+            if (t->stab_ts)
+                memset(t->stab_ts, 0, t->scap_ts * sizeof *t->stab_ts);
+            t->sn_ts = 0;
+        } else {
+            for (size_t i = 0; i < t->scap_ts; i++) {
+                if (!t->stab_ts[i].key)
+                    continue;
+                size_t j = (size_t)t->stab_ts[i].key & (nc - 1);
+                while (nt[j].key)
+                    j = (j + 1) & (nc - 1);
+                nt[j] = t->stab_ts[i];
+            }
+            free(t->stab_ts);
+            t->stab_ts = nt;
+            t->scap_ts = nc;
+        }
+        if (!t->stab_ts)
+            return ts;
+    }
+    size_t mask = t->scap_ts - 1, i = (size_t)key & mask;
+    while (t->stab_ts[i].key && t->stab_ts[i].key != key)
+        i = (i + 1) & mask;
+    stamp_ent *e = &t->stab_ts[i];
+    if (!e->key) {
+        e->key = key;
+        t->sn_ts++;
+    } else if (ts <= e->last_ms) {
+        ts = e->last_ms + 1;
+    }
+    e->last_ms = ts;
+    return ts;
+}
+
+/* The count series of a batch's keys: in (stream, template, time) order, two one-sample
+ * series per key, each key's time made later than the last one stamped for its (stream,
+ * template), so the logged samples of a series increase (replay relies on it). t's mutex is
+ * held (t may be NULL: no stamping). */
+static sonde_status count_series_all(logs_tenant *t, ckey *keys, size_t kcap, size_t nkeys,
+                                     const sampling_log_line *lines, int64_t now_ms, arena *a,
+                                     sampling_logs_result *out)
+{
+    sonde_status s = SONDE_OK;
+
+    /* series in (stream, template, time) order: a key's buckets reach the aggregator ascending */
+    size_t w = 0;
+    for (size_t j = 0; j < kcap; j++)
+        if (keys[j].used)
+            keys[w++] = keys[j];
+    qsort(keys, w, sizeof *keys, ckey_cmp);
+    out->series = arena_alloc(a, (nkeys ? nkeys : 1) * 2 * sizeof *out->series);
+    if (!out->series)
+        return arena_status(a);
+    for (size_t j = 0; j < w; j++) {
+        const ckey *k = &keys[j];
+        char tid[24];
+        int tl = snprintf(tid, sizeof tid, "%llu", (unsigned long long)k->tid);
+        char *tc = arena_strndup(a, tid, (size_t)tl);
+        sonde_sample *sm = arena_alloc(a, 2 * sizeof *sm);
+        if (!tc || !sm)
+            return arena_status(a);
+        int64_t ts = k->max_ts_ns > 0 ? k->max_ts_ns / 1000000 : now_ms;
+        if (ts > now_ms || ts <= 0)
+            ts = now_ms;
+        if (t)
+            ts = stamp(t, k->stream, k->tid, ts);
+        sm[0] = (sonde_sample){ts, (double)k->lines};
+        sm[1] = (sonde_sample){ts, (double)k->bytes};
+        bool same = j > 0 && keys[j - 1].stream == k->stream && keys[j - 1].tid == k->tid;
+        for (int m = 0; m < 2; m++) {
+            sonde_series *se = &out->series[out->nseries];
+            if (same) { /* another time bucket of the same key: same labels */
+                *se = out->series[out->nseries - 2];
+            } else {
+                s = count_series(a, &lines[k->first],
+                                 m ? SAMPLING_BYTES_METRIC : SAMPLING_LINES_METRIC, tc, (size_t)tl,
+                                 se);
+                if (s != SONDE_OK)
+                    return s;
+            }
+            se->samples = &sm[m];
+            se->nsamples = 1;
+            out->nseries++;
+        }
+    }
+    return SONDE_OK;
+}
+
 sonde_status sampling_logs_process(sampling_logs *sl, const char *tenant,
                                    const sampling_log_line *lines, size_t n, int64_t now_ms,
                                    arena *a, sampling_logs_result *out)
@@ -524,8 +636,8 @@ sonde_status sampling_logs_process(sampling_logs *sl, const char *tenant,
         ckey *k = &keys[j];
         if (!k->used) {
             if ((nkeys + 1) * 4 > kcap * 3) {
-                /* kcap is at least 2n up to 2^20 keys; a larger batch folds its tail into
-                 * the template-less key of its stream rather than overflow */
+                /* kcap is at least 2n, up to 2^20: a batch with more distinct (stream,
+                 * template, 10 s) keys than 3/4 of that is refused as too large */
                 s = SONDE_ERR_LIMIT;
                 break;
             }
@@ -538,53 +650,13 @@ sonde_status sampling_logs_process(sampling_logs *sl, const char *tenant,
         if (l->ts_ns > k->max_ts_ns)
             k->max_ts_ns = l->ts_ns;
     }
-    if (t)
-        pthread_mutex_unlock(&t->mu);
     atomic_fetch_add_explicit(&sl->m_lines, n, memory_order_relaxed);
     atomic_fetch_add_explicit(&sl->m_kept, out->kept, memory_order_relaxed);
-    if (s != SONDE_OK)
-        return s;
-
-    /* series in (stream, template, time) order: a key's buckets reach the aggregator ascending */
-    size_t w = 0;
-    for (size_t j = 0; j < kcap; j++)
-        if (keys[j].used)
-            keys[w++] = keys[j];
-    qsort(keys, w, sizeof *keys, ckey_cmp);
-    out->series = arena_alloc(a, (nkeys ? nkeys : 1) * 2 * sizeof *out->series);
-    if (!out->series)
-        return arena_status(a);
-    for (size_t j = 0; j < w; j++) {
-        const ckey *k = &keys[j];
-        char tid[24];
-        int tl = snprintf(tid, sizeof tid, "%llu", (unsigned long long)k->tid);
-        char *tc = arena_strndup(a, tid, (size_t)tl);
-        sonde_sample *sm = arena_alloc(a, 2 * sizeof *sm);
-        if (!tc || !sm)
-            return arena_status(a);
-        int64_t ts = k->max_ts_ns > 0 ? k->max_ts_ns / 1000000 : now_ms;
-        if (ts > now_ms || ts <= 0)
-            ts = now_ms;
-        sm[0] = (sonde_sample){ts, (double)k->lines};
-        sm[1] = (sonde_sample){ts, (double)k->bytes};
-        bool same = j > 0 && keys[j - 1].stream == k->stream && keys[j - 1].tid == k->tid;
-        for (int m = 0; m < 2; m++) {
-            sonde_series *se = &out->series[out->nseries];
-            if (same) { /* another time bucket of the same key: same labels */
-                *se = out->series[out->nseries - 2];
-            } else {
-                s = count_series(a, &lines[k->first],
-                                 m ? SAMPLING_BYTES_METRIC : SAMPLING_LINES_METRIC, tc, (size_t)tl,
-                                 se);
-                if (s != SONDE_OK)
-                    return s;
-            }
-            se->samples = &sm[m];
-            se->nsamples = 1;
-            out->nseries++;
-        }
-    }
-    return SONDE_OK;
+    if (s == SONDE_OK)
+        s = count_series_all(t, keys, kcap, nkeys, lines, now_ms, a, out);
+    if (t)
+        pthread_mutex_unlock(&t->mu);
+    return s;
 }
 
 void sampling_logs_note_encoded(sampling_logs *sl, size_t n)

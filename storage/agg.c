@@ -167,7 +167,13 @@ bool storage_agg_apply_series(agg_shard *sh, const char *tenant, size_t tlen, ui
             /* a cumulative stream (re)started after our last sample: its
              * zero at the start time makes the reset visible */
             append_sample(sh, ser, start, 0.0, &c);
-        if (meta && meta->bump && ser->max_ts != INT64_MIN && ts <= ser->max_ts)
+        /* bump: live, an out-of-order count moves after the last sample; replayed, it is
+         * skipped like any sample at or before the last one, so a batch whose samples were
+         * stored before the crash (a cut chunk, another shard's checkpoint) is not counted
+         * twice. The log pipeline stamps each count series' samples in increasing time
+         * before logging them, so a replayed batch is out of order only when two requests
+         * of one tenant were committed in the opposite order of their stamping. */
+        if (meta && meta->bump && !replay && ser->max_ts != INT64_MIN && ts <= ser->max_ts)
             ts = ser->max_ts + 1;
         if (meta && meta->delta && (ser->max_ts == INT64_MIN || ts > ser->max_ts))
             v = apply_delta(ser, v);

@@ -35,6 +35,7 @@
 #include "storage_internal.h"
 
 #define LOGDICT_MAX_STREAMS 512
+#define LOGDICT_MAX_READERS 1024 /* cached reader DDicts (~60 KiB each); past it, per use */
 #define LOGDICT_SAMPLES 64        /* train once this many payloads ... */
 #define LOGDICT_MIN_BYTES (64u << 10) /* ... hold this many bytes */
 #define LOGDICT_MAX_SAMPLES 1024  /* or at this many, if they hold LOGDICT_FEW_BYTES */
@@ -207,8 +208,9 @@ static uint8_t *dict_read(storage *st, const char *tenant, size_t tlen, uint64_t
  * dictionary (malloc'd) or NULL. */
 static uint8_t *dict_train(storage *st, const char *tenant, size_t tlen, uint64_t stream,
                            const uint8_t *samples, const size_t *sizes, size_t nsamples,
-                           size_t *len)
+                           size_t *len, uint32_t *ver)
 {
+    *ver = 1;
     size_t total = 0;
     for (size_t i = 0; i < nsamples; i++)
         total += sizes[i];
@@ -230,6 +232,17 @@ static uint8_t *dict_train(storage *st, const char *tenant, size_t tlen, uint64_
     if (!dict || ZDICT_isError(dl)) {
         free(dict);
         return NULL;
+    }
+    /* a dictionary already stored for the stream (a lookup that failed at first use, or a
+     * writer that lost a race) is kept as it is: chunks may depend on it */
+    size_t ol;
+    uint32_t ov;
+    uint8_t *old = dict_read(st, tenant, tlen, stream, UINT32_MAX, &ov, &ol);
+    if (old) {
+        free(dict);
+        *len = ol;
+        *ver = ov;
+        return old;
     }
     uint8_t key[STORAGE_TENANT_MAX + 13];
     size_t kl = dict_key(key, tenant, tlen, stream, 1);
@@ -295,8 +308,16 @@ sonde_status storage_logdict_compress(storage *st, ZSTD_CCtx *cctx, const char *
             if (bytes) {
                 e->cdict = cdict_make(bytes, dl);
                 e->ddict = ZSTD_createDDict(bytes, dl);
-                if (e->cdict && e->ddict)
+                if (e->cdict && e->ddict) {
                     e->version = v;
+                } else {
+                    /* never retrain over a stored dictionary: its chunks need it as is */
+                    ZSTD_freeCDict(e->cdict);
+                    ZSTD_freeDDict(e->ddict);
+                    e->cdict = NULL;
+                    e->ddict = NULL;
+                    e->failed = true;
+                }
                 free(bytes);
             }
         }
@@ -327,7 +348,8 @@ sonde_status storage_logdict_compress(storage *st, ZSTD_CCtx *cctx, const char *
                     e->training = true;
                     pthread_mutex_unlock(&d->mu);
                     size_t dl = 0;
-                    uint8_t *dict = dict_train(st, tenant, tlen, stream, smp, sz, ns, &dl);
+                    uint32_t dv = 1;
+                    uint8_t *dict = dict_train(st, tenant, tlen, stream, smp, sz, ns, &dl, &dv);
                     free(smp);
                     free(sz);
                     ZSTD_CDict *c = dict ? cdict_make(dict, dl) : NULL;
@@ -338,7 +360,7 @@ sonde_status storage_logdict_compress(storage *st, ZSTD_CCtx *cctx, const char *
                     if (c && dd) {
                         e->cdict = c;
                         e->ddict = dd;
-                        e->version = 1;
+                        e->version = dv;
                         log_info("storage.logdict_trained",
                                  "tenant=%s stream=%016llx bytes=%zu", e->tenant,
                                  (unsigned long long)e->stream, dl);
@@ -376,29 +398,53 @@ sonde_status storage_logdict_compress(storage *st, ZSTD_CCtx *cctx, const char *
 
 /* The DDict of (tenant, stream, version), loading it when needed; NULL when it is not
  * stored. The entry stays for the storage's life (bounded by the streams' dictionaries). */
-static const ZSTD_DDict *dict_ddict(storage *st, const char *tenant, size_t tlen,
-                                    uint64_t stream, uint32_t version)
+/* The DDict of (tenant, stream, version): the writer entry's, or a reader entry's (loaded
+ * from RocksDB on first use, outside the lock). While the reader cache has room the entry
+ * stays for the storage's life; past it, the caller gets its own DDict (*owned: free it
+ * after use), so nothing ever fails for want of room. NULL when it is not stored. */
+static ZSTD_DDict *dict_ddict(storage *st, const char *tenant, size_t tlen, uint64_t stream,
+                              uint32_t version, bool *owned)
 {
     storage_logdicts *d = st->logdicts;
-    const ZSTD_DDict *dd = NULL;
+    ZSTD_DDict *dd = NULL;
+    *owned = false;
     pthread_mutex_lock(&d->mu);
     logdict *e = dict_slot(d, tenant, tlen, stream, false);
-    if (e && e->version == version && e->ddict) {
+    if (e && e->version == version && e->ddict)
         dd = e->ddict;
-    } else {
-        for (size_t i = 0; i < d->nold && !dd; i++) {
-            logdict *o = d->old[i];
-            if (o->stream == stream && o->version == version && o->tlen == tlen &&
-                memcmp(o->tenant, tenant, tlen) == 0)
-                dd = o->ddict;
+    for (size_t i = 0; i < d->nold && !dd; i++) {
+        logdict *o = d->old[i];
+        if (o->stream == stream && o->version == version && o->tlen == tlen &&
+            memcmp(o->tenant, tenant, tlen) == 0)
+            dd = o->ddict;
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (dd)
+        return dd;
+    size_t dl;
+    uint32_t v;
+    uint8_t *bytes = dict_read(st, tenant, tlen, stream, version, &v, &dl);
+    if (!bytes)
+        return NULL;
+    dd = ZSTD_createDDict(bytes, dl);
+    free(bytes);
+    if (!dd)
+        return NULL;
+    pthread_mutex_lock(&d->mu);
+    /* another reader may have loaded it meanwhile: then use that one */
+    for (size_t i = 0; i < d->nold; i++) {
+        logdict *o = d->old[i];
+        if (o->stream == stream && o->version == version && o->tlen == tlen &&
+            memcmp(o->tenant, tenant, tlen) == 0) {
+            ZSTD_freeDDict(dd);
+            dd = o->ddict;
+            pthread_mutex_unlock(&d->mu);
+            return dd;
         }
     }
-    if (!dd && d->nold < LOGDICT_MAX_STREAMS * 2) {
-        size_t dl;
-        uint32_t v;
-        uint8_t *bytes = dict_read(st, tenant, tlen, stream, version, &v, &dl);
-        logdict *o = bytes ? calloc(1, sizeof *o) : NULL;
-        if (o && d->nold == d->capold) {
+    logdict *o = NULL;
+    if (d->nold < LOGDICT_MAX_READERS) {
+        if (d->nold == d->capold) {
             size_t nc = d->capold ? d->capold * 2 : 16;
             logdict **no = realloc(d->old, nc * sizeof *no);
             if (no) {
@@ -406,17 +452,18 @@ static const ZSTD_DDict *dict_ddict(storage *st, const char *tenant, size_t tlen
                 d->capold = nc;
             }
         }
-        if (o && d->nold < d->capold && (o->ddict = ZSTD_createDDict(bytes, dl))) {
-            memcpy(o->tenant, tenant, tlen);
-            o->tlen = tlen;
-            o->stream = stream;
-            o->version = v;
-            d->old[d->nold++] = o;
-            dd = o->ddict;
-        } else {
-            dict_free(o);
-        }
-        free(bytes);
+        if (d->nold < d->capold)
+            o = calloc(1, sizeof *o);
+    }
+    if (o) {
+        memcpy(o->tenant, tenant, tlen);
+        o->tlen = tlen;
+        o->stream = stream;
+        o->version = v;
+        o->ddict = dd;
+        d->old[d->nold++] = o;
+    } else {
+        *owned = true;
     }
     pthread_mutex_unlock(&d->mu);
     return dd;
@@ -431,10 +478,14 @@ sonde_status storage_logdict_decompress(storage *st, ZSTD_DCtx *dctx, const char
     if (version == 0) {
         got = ZSTD_decompressDCtx(dctx, dst, cap, src, n);
     } else {
-        const ZSTD_DDict *dd = st->logdicts ? dict_ddict(st, tenant, tlen, stream, version) : NULL;
+        bool owned = false;
+        ZSTD_DDict *dd =
+            st->logdicts ? dict_ddict(st, tenant, tlen, stream, version, &owned) : NULL;
         if (!dd)
             return SONDE_ERR_NOT_FOUND;
         got = ZSTD_decompress_usingDDict(dctx, dst, cap, src, n, dd);
+        if (owned)
+            ZSTD_freeDDict(dd);
     }
     if (ZSTD_isError(got))
         return SONDE_ERR_INVALID;

@@ -160,7 +160,7 @@ struct storage_log_iter {
     bool backward;
     int64_t day, day_end; /* current day and the last one (inclusive), in walk order */
     bool done;
-    uint8_t lower[STORAGE_ROW_KEY_MAX], upper[STORAGE_ROW_KEY_MAX];
+    uint8_t lower[STORAGE_ROW_KEY_MAX + 1], upper[STORAGE_ROW_KEY_MAX + 1]; /* + the 0xFF */
     size_t lower_len, upper_len;
     lsrc **heap; /* forward: min-heap by next time; backward: max-heap (lazy: by last) */
     size_t nheap, cap;
@@ -267,7 +267,7 @@ static bool chunk_header(const uint8_t *v, size_t vl, uint64_t *n, uint64_t *spa
     const uint8_t *p = v + 1, *end = v + vl;
     if (vl < 1 || v[0] != STORAGE_LOG_CHUNK_MAGIC || !varint_get(&p, end, n) ||
         !varint_get(&p, end, span) || !varint_get(&p, end, raw) || !varint_get(&p, end, dict) || *n == 0 ||
-        *n > (1u << 20) || *span > (uint64_t)INT64_MAX || *raw > (64u << 20) ||
+        *n > (1u << 20) || *span > (uint64_t)INT64_MAX || *raw > STORAGE_LOG_CHUNK_RAW_MAX ||
         *raw < *n * 3 || *dict > UINT32_MAX)
         return false;
     *hl = (size_t)(p - v);
@@ -372,7 +372,9 @@ static bool src_before(const storage_log_iter *it, const lsrc *a, const lsrc *b)
         return it->backward ? ka > kb : ka < kb;
     if (a->lazy != b->lazy) /* decode a lazy chunk before giving an entry of the same time */
         return a->lazy;
-    return it->backward ? a->order > b->order : a->order < b->order;
+    /* equal times: forward in key order (open order), backward the exact reverse (rows
+     * opened first are the later keys there) */
+    return a->order < b->order;
 }
 
 static void heap_up(storage_log_iter *it, size_t i)
@@ -447,7 +449,8 @@ static sonde_status open_row(storage_log_iter *it, int64_t first)
     uint64_t n, span, raw, dict;
     size_t hl;
     if (vl && v[0] == STORAGE_LOG_CHUNK_MAGIC) {
-        if (!chunk_header(v, vl, &n, &span, &raw, &dict, &hl) || span > (uint64_t)(INT64_MAX - first) ||
+        if (!chunk_header(v, vl, &n, &span, &raw, &dict, &hl) ||
+            span > (uint64_t)INT64_MAX - (uint64_t)first || /* INT64_MAX - first, exactly */
             first + (int64_t)span < it->mint) {
             src_free(s); /* malformed, or ends before the range */
             return SONDE_OK;
@@ -516,7 +519,8 @@ sonde_status storage_log_iter_next(storage_log_iter *it, int64_t *ts_ns, const v
                 int64_t top = src_key(it->heap[0]);
                 if (!it->backward && first > top)
                     break;
-                if (it->backward && top > first && top - first > STORAGE_LOG_CHUNK_SPAN_NS)
+                if (it->backward && top > first &&
+                    (uint64_t)top - (uint64_t)first > (uint64_t)STORAGE_LOG_CHUNK_SPAN_NS)
                     break;
             }
             sonde_status s = open_row(it, first);

@@ -301,8 +301,15 @@ sonde_status storage_batch_pack_logs(storage *st, storage_batch *b)
         storage_logdict_cctx_put(st, cctx);
         return SONDE_ERR_NOMEM;
     }
-    for (size_t i = 0; i < r->n; i++)
+    for (size_t i = 0; i < r->n; i++) {
         idx[i] = i;
+        if (r->rows[i].len > STORAGE_LOG_CHUNK_RAW_MAX - 64) {
+            /* a reader would refuse its chunk: refuse it now, before it is acknowledged */
+            free(idx);
+            storage_logdict_cctx_put(st, cctx);
+            return SONDE_ERR_LIMIT;
+        }
+    }
     qsort_r(idx, r->n, sizeof *idx, log_row_cmp, r);
     size_t nc = 0;
     sonde_status s = SONDE_OK;
@@ -314,7 +321,7 @@ sonde_status storage_batch_pack_logs(storage *st, storage_batch *b)
             const storage_row *c = &r->rows[idx[j]];
             int64_t cd = c->ts_ns > 0 ? c->ts_ns / STORAGE_DAY_NS : -1;
             if (memcmp(c->id, f->id, 8) != 0 || cd != day ||
-                c->ts_ns - f->ts_ns > STORAGE_LOG_CHUNK_SPAN_NS ||
+                (uint64_t)c->ts_ns - (uint64_t)f->ts_ns > (uint64_t)STORAGE_LOG_CHUNK_SPAN_NS ||
                 (j > i && bytes + c->len > STORAGE_LOG_CHUNK_MAX_BYTES))
                 break;
             bytes += c->len;

@@ -58,9 +58,11 @@ typedef enum storage_batch_kind {
 typedef struct storage_series_meta {
     bool delta;
     const int64_t *start_ms;
-    /* bump: a sample at or before the series' last timestamp moves to 1 ms after it instead of
-     *   being dropped as out of order (counts derived from log lines, whose times are not in
-     *   order across batches; with delta they still add up exactly). */
+    /* bump: a live sample at or before the series' last timestamp moves to 1 ms after it
+     *   instead of being dropped as out of order (counts derived from log lines, whose times
+     *   are not in order across batches; with delta they still add up exactly). A replayed
+     *   one is skipped as usual, so replay never counts a batch twice: callers should stamp
+     *   a series' samples in increasing time before logging them. */
     bool bump;
 } storage_series_meta;
 
@@ -208,7 +210,7 @@ sonde_status storage_template_get(storage *st, const char *tenant, uint64_t temp
  * and the per-row key is paid once per chunk. storage_log_iter gives back the entries one by one, in time order
  * across chunks. A log value must not start with the byte 0x03 (the chunk marker); the
  * pipeline's rows start with 0x01/0x02, bare records with a protobuf tag.
- * SONDE_ERR_INVALID (wrong kind), SONDE_ERR_NOMEM. */
+ * SONDE_ERR_INVALID (wrong kind), SONDE_ERR_LIMIT (a row over 64 MiB), SONDE_ERR_NOMEM. */
 sonde_status storage_batch_pack_logs(storage *st, storage_batch *b);
 
 /* Number of rows added to a batch (spans or log records), and the bytes the batch holds for

@@ -85,6 +85,9 @@ sonde_status storage_logdict_decompress(storage *st, ZSTD_DCtx *dctx, const char
 #define STORAGE_LOG_CHUNK_SPAN_NS (INT64_C(60) * 1000000000)
 #define STORAGE_LOG_CHUNK_MAX_ENTRIES 4096
 #define STORAGE_LOG_CHUNK_MAX_BYTES (1u << 20)
+/* the largest chunk payload a reader decompresses (it guards against a corrupt header);
+ * the packer refuses a row that would not fit (SONDE_ERR_LIMIT) */
+#define STORAGE_LOG_CHUNK_RAW_MAX ((size_t)64 << 20)
 uint32_t storage_key_day(int64_t ns, int64_t commit_ms);
 void storage_key_put_be32(uint8_t *p, uint32_t v);
 uint32_t storage_key_get_be32(const uint8_t *p);

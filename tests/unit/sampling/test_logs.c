@@ -123,6 +123,30 @@ static void test_ids_versions_counts(void)
     arena_destroy(a);
 }
 
+/* a count series' samples are stamped in increasing time across batches, even when a later
+ * batch carries older lines (replay skips samples at or before the last one) */
+static void test_stamps_increase(void)
+{
+    sampling_logs *sl = pipeline(false);
+    arena *a = arena_create(4096, 0);
+    int64_t prev = INT64_MIN;
+    const int64_t times[] = {T0 + 50 * SEC, T0 + 10 * SEC, T0 + 10 * SEC, T0 + 60 * SEC};
+    for (int b = 0; b < 4; b++) {
+        sampling_log_line l = line_of(stream_a, "disk full on /dev/sda1", times[b], false);
+        sampling_logs_result r;
+        arena_reset(a);
+        CHECK_EQ_INT(sampling_logs_process(sl, "t", &l, 1, 1800000000000, a, &r), SONDE_OK);
+        CHECK_EQ_INT(r.nseries, 2);
+        int64_t ts = r.series[0].samples[0].ts_ms;
+        CHECK(ts > prev);
+        CHECK(b != 0 || ts == times[0] / 1000000);
+        CHECK(b != 3 || ts == times[3] / 1000000); /* back to line time once it is later */
+        prev = ts;
+    }
+    sampling_logs_destroy(sl);
+    arena_destroy(a);
+}
+
 static void test_restore_same_ids(void)
 {
     sampling_logs *sl = pipeline(false);
@@ -317,6 +341,7 @@ static void test_levels(void)
 int main(void)
 {
     RUN(test_ids_versions_counts);
+    RUN(test_stamps_increase);
     RUN(test_restore_same_ids);
     RUN(test_sampling);
     RUN(test_counts_encoding);
