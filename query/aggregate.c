@@ -185,6 +185,92 @@ static void agg_rank_sort(query_value *v, size_t *rank)
     }
 }
 
+/*
+ * topk/bottomk of float series, series by series: the step-by-step loop
+ * below reads one value of every series per step (a cache miss each over
+ * thousands of series); this one keeps a heap per step and walks each series'
+ * values in order. Every step's heap sees the same members in the same order
+ * and goes through the same operations, so the choice, ties included, and
+ * the output are the step loop's. SONDE_ERR_UNSUPPORTED (nothing done): a
+ * histogram, or heaps that would take too much room; then the step loop runs.
+ */
+static sonde_status agg_topk_by_series(query_eval_ctx *c, const qgrid *g, const query_value *in,
+                                       const size_t *gmem, const size_t *goff, size_t ng,
+                                       const double *param, bool top, query_value *res,
+                                       size_t *rank)
+{
+    sonde_status st;
+    size_t steps = g->n, kmax = 0;
+    for (size_t i = 0; i < in->nseries; i++)
+        if (in->series[i].h)
+            return SONDE_ERR_UNSUPPORTED;
+    /* the step loop's parameter checks, in its order */
+    for (size_t step = 0; step < steps; step++) {
+        double p = param[step];
+        if (isnan(p))
+            return SONDE_ERR_UNSUPPORTED;
+        if (p >= 9.2e18 || p <= -9.2e18)
+            return SONDE_ERR_UNSUPPORTED;
+        int64_t k = (int64_t)p;
+        if (k > 0 && (size_t)k > kmax)
+            kmax = (size_t)k;
+    }
+    if (kmax > in->nseries)
+        kmax = in->nseries;
+    if (kmax == 0 || kmax > 64 || steps > SIZE_MAX / 64 / sizeof(size_t))
+        return SONDE_ERR_UNSUPPORTED;
+    size_t *heaps = query_eval_alloc(c, steps * kmax * sizeof(size_t));
+    size_t *nchs = query_eval_alloc(c, steps * sizeof(size_t));
+    if (!heaps || !nchs)
+        return SONDE_ERR_NOMEM;
+    for (size_t gi = 0; gi < ng; gi++) {
+        if ((st = query_eval_tick(c)))
+            return st;
+        memset(nchs, 0, steps * sizeof(size_t));
+        for (size_t gk = goff[gi]; gk < goff[gi + 1]; gk++) {
+            size_t mi = gmem[gk];
+            const query_series *ms = &in->series[mi];
+            for (size_t step = 0; step < steps; step++) {
+                if (!ms->ok[step])
+                    continue;
+                int64_t k = (int64_t)param[step];
+                size_t *chosen = heaps + step * kmax, nch = nchs[step];
+                double v = ms->v[step];
+                if ((int64_t)nch < k) {
+                    chosen[nch++] = mi;
+                    agg_heap_up(in, step, top, chosen, nch - 1);
+                    nchs[step] = nch;
+                } else if (nch > 0 && !isnan(v) &&
+                           agg_heap_less(in->series[chosen[0]].v[step], v, top)) {
+                    chosen[0] = mi;
+                    if (k > 1 && !agg_heap_down(in, step, top, chosen, nch))
+                        agg_heap_up(in, step, top, chosen, 0);
+                }
+            }
+        }
+        for (size_t step = 0; step < steps; step++) {
+            size_t *chosen = heaps + step * kmax, nch = nchs[step];
+            for (size_t a = 1; a < nch; a++)
+                for (size_t b = a; b > 0 && agg_heap_less(in->series[chosen[b - 1]].v[step],
+                                                          in->series[chosen[b]].v[step], top);
+                     b--) {
+                    size_t t = chosen[b];
+                    chosen[b] = chosen[b - 1];
+                    chosen[b - 1] = t;
+                }
+            for (size_t m = 0; m < nch; m++) {
+                query_series *rs = &res->series[chosen[m]];
+                if (!rs->ok && (st = query_series_alloc(c, steps, rs)))
+                    return st;
+                rs->ok[step] = 1;
+                rs->v[step] = in->series[chosen[m]].v[step];
+                rank[chosen[m]] = gi * (in->nseries + 1) + m;
+            }
+        }
+    }
+    return SONDE_OK;
+}
+
 static sonde_status agg_select_k(query_eval_ctx *c, const query_node *n, const qgrid *g,
                                  const query_value *in, const size_t *grp, size_t ng,
                                  const double *param, query_value *out)
@@ -233,6 +319,13 @@ static sonde_status agg_select_k(query_eval_ctx *c, const query_node *n, const q
             query_eval_annotate(c, true, n->u.agg.param->pos,
                                 "ratio value should be between -1 and 1, got %s, capping to -1",
                                 query_fmt_float(vs, sizeof(vs), mn));
+    }
+    if ((op == QAGG_TOPK || op == QAGG_BOTTOMK) &&
+        (st = agg_topk_by_series(c, g, in, gmem, goff, ng, param, op == QAGG_TOPK, &res, rank)) !=
+            SONDE_ERR_UNSUPPORTED) {
+        if (st)
+            return st;
+        goto done;
     }
     for (size_t step = 0; step < g->n; step++) {
         if ((st = query_eval_tick(c)))
@@ -320,6 +413,7 @@ static sonde_status agg_select_k(query_eval_ctx *c, const query_node *n, const q
             }
         }
     }
+done:;
     size_t k = 0;
     for (size_t i = 0; i < res.nseries; i++) {
         bool any = false;

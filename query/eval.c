@@ -290,6 +290,13 @@ static sonde_status load_selector(query_eval_ctx *c, const query_node *vs, int64
     return SONDE_OK;
 }
 
+static inline bool sample_is_stale(const sonde_sample *s)
+{
+    uint64_t bits;
+    memcpy(&bits, &s->value, sizeof bits);
+    return bits == SONDE_STALE_NAN_BITS;
+}
+
 sonde_status query_matrix_series(query_eval_ctx *c, const qmatrix *m, size_t i, arena *scratch,
                                  query_mseries *out)
 {
@@ -303,9 +310,13 @@ sonde_status query_matrix_series(query_eval_ctx *c, const qmatrix *m, size_t i, 
                                   &out->hs, &out->nh);
     if (st)
         return st;
-    size_t k = 0; /* range selectors skip stale markers */
-    for (size_t j = 0; j < out->n; j++)
-        if (!series_value_is_stale(out->s[j].value))
+    /* range selectors skip stale markers (series_value_is_stale, inlined:
+     * this runs over every sample read); nothing moves before the first one */
+    size_t k = 0;
+    while (k < out->n && !sample_is_stale(&out->s[k]))
+        k++;
+    for (size_t j = k; j < out->n; j++)
+        if (!sample_is_stale(&out->s[j]))
             out->s[k++] = out->s[j];
     out->n = k;
     return SONDE_OK;

@@ -263,14 +263,24 @@ static void kahan_inc(double inc, double *sum, double *c)
     *sum = t;
 }
 
-static bool extrapolated_rate(const sonde_sample *s, size_t n, int64_t wend, int64_t range,
-                              bool is_counter, bool is_rate, double *out)
+/*
+ * Prometheus' extrapolatedRate, in two parts: what depends only on the
+ * window's samples (rate_prep) and what depends on the window's end too
+ * (rate_finish). A range query whose step is shorter than the sample
+ * interval sees the same samples in several consecutive windows; the range
+ * loop then prepares once and finishes per step. Both parts do the very
+ * operations of the one-piece function, in its order, so every result is
+ * bit-identical.
+ */
+typedef struct rate_win {
+    double result, sampled, avg_between, threshold, to_zero;
+    bool has_to_zero;
+} rate_win;
+
+static void rate_prep(const sonde_sample *s, size_t n, bool is_counter, bool no_resets, rate_win *w)
 {
-    if (n < 2)
-        return false;
-    int64_t range_start = wend - range, range_end = wend;
     double result = s[n - 1].value - s[0].value;
-    if (is_counter) {
+    if (is_counter && !no_resets) {
         double prev = s[0].value;
         for (size_t i = 1; i < n; i++) {
             if (s[i].value < prev)
@@ -278,27 +288,43 @@ static bool extrapolated_rate(const sonde_sample *s, size_t n, int64_t wend, int
             prev = s[i].value;
         }
     }
-    double to_start = (double)(s[0].ts_ms - range_start) / 1000.0;
-    double to_end = (double)(range_end - s[n - 1].ts_ms) / 1000.0;
-    double sampled = (double)(s[n - 1].ts_ms - s[0].ts_ms) / 1000.0;
-    double avg_between = sampled / (double)(n - 1);
-    double threshold = avg_between * 1.1;
-    double interval = sampled;
-    if (to_start >= threshold)
-        to_start = avg_between / 2;
-    if (is_counter && result > 0 && s[0].value >= 0) {
-        double to_zero = sampled * (s[0].value / result);
-        if (to_zero < to_start)
-            to_start = to_zero;
-    }
+    w->result = result;
+    w->sampled = (double)(s[n - 1].ts_ms - s[0].ts_ms) / 1000.0;
+    w->avg_between = w->sampled / (double)(n - 1);
+    w->threshold = w->avg_between * 1.1;
+    w->has_to_zero = is_counter && result > 0 && s[0].value >= 0;
+    w->to_zero = w->has_to_zero ? w->sampled * (s[0].value / result) : 0;
+}
+
+static double rate_finish(const rate_win *w, const sonde_sample *first, const sonde_sample *last,
+                          int64_t wend, int64_t range, bool is_rate)
+{
+    int64_t range_start = wend - range, range_end = wend;
+    double to_start = (double)(first->ts_ms - range_start) / 1000.0;
+    double to_end = (double)(range_end - last->ts_ms) / 1000.0;
+    double interval = w->sampled;
+    if (to_start >= w->threshold)
+        to_start = w->avg_between / 2;
+    if (w->has_to_zero && w->to_zero < to_start)
+        to_start = w->to_zero;
     interval += to_start;
-    if (to_end >= threshold)
-        to_end = avg_between / 2;
+    if (to_end >= w->threshold)
+        to_end = w->avg_between / 2;
     interval += to_end;
-    double factor = interval / sampled;
+    double factor = interval / w->sampled;
     if (is_rate)
         factor /= (double)range / 1000.0;
-    *out = result * factor;
+    return w->result * factor;
+}
+
+static bool extrapolated_rate(const sonde_sample *s, size_t n, int64_t wend, int64_t range,
+                              bool is_counter, bool is_rate, double *out)
+{
+    if (n < 2)
+        return false;
+    rate_win w;
+    rate_prep(s, n, is_counter, false, &w);
+    *out = rate_finish(&w, &s[0], &s[n - 1], wend, range, is_rate);
     return true;
 }
 
@@ -692,7 +718,7 @@ typedef struct par_shared {
     size_t np;
     par_series *out; /* PAR_WAVE, reused by every wave */
     size_t wave_lo, wave_hi;
-    size_t *ord; /* the wave's series in id order (adjacent chunk keys): reading order */
+    size_t *ord;         /* the wave's series in id order (adjacent chunk keys): reading order */
     _Atomic size_t next; /* next block of the wave */
     _Atomic bool stop;   /* histograms or an error: take no more blocks */
     bool quit;           /* written before the start barrier */
@@ -1110,6 +1136,19 @@ static sonde_status range_series(query_eval_ctx *c, const query_func *f, const q
         const int64_t *wends = m.wend;
         const int64_t lo_off = m.range_ms + (m.anchored || m.smoothed ? m.lookback_ms : 0);
         const int64_t hi_off = m.smoothed ? m.lookback_ms : 0;
+        /* rate/increase/delta: a window's sample-only part is prepared once
+         * for as many steps as see the same samples (rate_prep) */
+        const bool fast_rate = !m.anchored && !m.smoothed &&
+                               (f->id == F_RATE || f->id == F_INCREASE || f->id == F_DELTA);
+        const bool is_counter = f->id != F_DELTA, is_rate = f->id == F_RATE;
+        bool no_resets = false;
+        if (fast_rate && is_counter) {
+            no_resets = true;
+            for (size_t i = 1; i < s->n && no_resets; i++)
+                no_resets = !(s->s[i].value < s->s[i - 1].value);
+        }
+        rate_win rw;
+        size_t rw_lo = SIZE_MAX, rw_hi = SIZE_MAX;
         for (size_t step = 0; step < g->n; step++) {
             /* a deadline check every 64 steps is plenty: a step is a few ns */
             if ((step & 63) == 0 && (st = query_eval_tick(c)))
@@ -1152,6 +1191,15 @@ static sonde_status range_series(query_eval_ctx *c, const query_func *f, const q
                     goto out;
                 if (!emit)
                     continue;
+            } else if (fast_rate) {
+                if (hi - lo < 2)
+                    continue;
+                if (lo != rw_lo || hi != rw_hi) {
+                    rate_prep(win, hi - lo, is_counter, no_resets, &rw);
+                    rw_lo = lo;
+                    rw_hi = hi;
+                }
+                v = rate_finish(&rw, &s->s[lo], &s->s[hi - 1], we, m.range_ms, is_rate);
             } else if (!range_call_step(scratch, f->id, &m, win, hi - lo, we, qgrid_t(g, step), pv,
                                         ext, &v)) {
                 continue;

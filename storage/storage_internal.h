@@ -397,6 +397,9 @@ struct storage {
     struct storage_logdicts *logdicts; /* logdict.c */
     rocksdb_block_based_table_options_t *bbo_logs;
     /* chunks: opts, uncompressed, with a block cache of its own (db.c) */
+    rocksdb_options_t *opts_chunks;
+    rocksdb_block_based_table_options_t *bbo_chunks;
+    rocksdb_cache_t *chunk_cache;
     rocksdb_column_family_handle_t *cf[CF_COUNT];
     rocksdb_writeoptions_t *wo;       /* commit: sync = cfg.fsync */
     rocksdb_writeoptions_t *wo_async; /* aggregator writes (WAL, no sync) */

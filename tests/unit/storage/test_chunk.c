@@ -133,6 +133,96 @@ static void test_chunk_edges(void)
     storage_chunk_enc_fini(&e);
 }
 
+/* storage_chunk_decode as the one-sample decoder defines it */
+static size_t ref_decode(const uint8_t *b, uint32_t nb, uint32_t count, int64_t mint, int64_t maxt,
+                         sonde_sample *out)
+{
+    chunk_dec d;
+    storage_chunk_dec_init(&d, b, nb, count);
+    size_t k = 0;
+    int64_t t;
+    double x;
+    while (storage_chunk_dec_next(&d, &t, &x)) {
+        if (t > maxt)
+            break;
+        if (t >= mint) {
+            out[k].ts_ms = t;
+            out[k].value = x;
+            k++;
+        }
+    }
+    return k;
+}
+
+static int same_decode(const uint8_t *b, uint32_t nb, uint32_t count, int64_t mint, int64_t maxt)
+{
+    static sonde_sample got[600], want[600];
+    size_t ng = storage_chunk_decode(b, nb, count, mint, maxt, got);
+    size_t nw = ref_decode(b, nb, count, mint, maxt, want);
+    if (ng != nw)
+        return 0;
+    for (size_t i = 0; i < ng; i++)
+        if (got[i].ts_ms != want[i].ts_ms || bits_of(got[i].value) != bits_of(want[i].value))
+            return 0;
+    return 1;
+}
+
+/* The bulk decoder (an unchecked fast loop and the checked tail) gives what
+ * the one-sample decoder gives: whole chunks, windows, truncated and damaged
+ * chunks, counts larger than the data. */
+static void test_chunk_bulk_decode(void)
+{
+    enum { N = 500 };
+    static uint8_t cbuf[N * 20];
+    for (int round = 0; round < 120; round++) {
+        chunk_enc e;
+        storage_chunk_enc_init(&e);
+        size_t n = 1 + rnd() % N;
+        int64_t t = (int64_t)(rnd() % 2000000000000ULL) - 1000000000000LL, t0 = t;
+        for (size_t i = 0; i < n; i++) {
+            double v;
+            switch (round % 4) {
+            case 0:
+                t += 15000 + (int64_t)(rnd() % 50) - 25;
+                v = (double)(i * 3);
+                break;
+            case 1:
+                t += 1 + (int64_t)(rnd() % 10000000);
+                v = from_bits(rnd());
+                break;
+            case 2:
+                t += 60000;
+                v = (double)(rnd() % 1000) / 7.0;
+                break;
+            default:
+                t += 1 + (int64_t)(rnd() % (1ULL << 40));
+                v = (double)rnd();
+                break;
+            }
+            CHECK(storage_chunk_enc_append(&e, t, v) == SONDE_OK);
+        }
+        uint32_t nb = storage_chunk_enc_bytes(&e);
+        memcpy(cbuf, e.buf, nb);
+        CHECK(same_decode(cbuf, nb, e.count, INT64_MIN, INT64_MAX));
+        CHECK(same_decode(cbuf, nb, e.count + 7, INT64_MIN, INT64_MAX));
+        int64_t span = t - t0 + 1;
+        for (int w = 0; w < 8; w++) {
+            int64_t a = t0 + (int64_t)(rnd() % (uint64_t)span),
+                    b = a + (int64_t)(rnd() % (uint64_t)span);
+            CHECK(same_decode(cbuf, nb, e.count, a, b));
+        }
+        for (uint32_t cut = 0; cut < nb; cut += 1 + nb / 40)
+            CHECK(same_decode(cbuf, cut, e.count, INT64_MIN, INT64_MAX));
+        for (int f = 0; f < 20 && nb > 0; f++) {
+            memcpy(cbuf, e.buf, nb);
+            cbuf[rnd() % nb] ^= (uint8_t)(1u << (rnd() % 8));
+            cbuf[rnd() % nb] ^= (uint8_t)(1u << (rnd() % 8));
+            CHECK(same_decode(cbuf, nb, e.count, INT64_MIN, INT64_MAX));
+        }
+        storage_chunk_enc_fini(&e);
+    }
+}
+
 static void test_chunk_compression(void)
 {
     /* a regular counter compresses to a couple of bytes per sample */
@@ -225,6 +315,7 @@ int main(void)
 {
     RUN(test_chunk_random);
     RUN(test_chunk_edges);
+    RUN(test_chunk_bulk_decode);
     RUN(test_chunk_compression);
     RUN(test_key_order);
     RUN(test_dedup_set);
