@@ -21,7 +21,8 @@
 #
 # For each peer: start it on a fresh data dir on 127.0.0.1 and a free port,
 # load the data, let it settle (VictoriaMetrics: /internal/force_flush;
-# Prometheus: wait until head compaction is done, bounded), check that it holds
+# Prometheus: wait until head compaction is done; sonde: wait until its
+# background flushes and compactions are over, i.e. it is idle; bounded), check that it holds
 # every series, run the queries (query_bench.py run: one warm-up, then $REPS
 # timed repetitions, sequentially over one keep-alive connection), stop it.
 # VictoriaMetrics is asked with nocache=1, so its rollup result cache does not
@@ -34,6 +35,8 @@
 #   CHUNK_ROUNDS [30]  REPS [20]  CONNS [2] (rwload connections)  BATCH [2000]
 #   PEERS ["sonde victoria-metrics prometheus"]  LOAD_MAX_S [3600] (per peer)
 #   SETTLE_MAX_S [900]  VM_CACHE [0] (1: let VictoriaMetrics use its cache)
+#   SONDE_SETTLE [1] (0: query sonde 2 s after its load instead of waiting
+#   until it is idle)
 #   SONDE_ARGS [""]  BENCH_DIR [mktemp -d]  KEEP [0] (1 keeps the data dirs)
 set -euo pipefail
 
@@ -54,6 +57,7 @@ LOAD_MAX_S=${LOAD_MAX_S:-3600}
 SETTLE_MAX_S=${SETTLE_MAX_S:-900}
 VM_CACHE=${VM_CACHE:-0}
 SONDE_ARGS=${SONDE_ARGS:-}
+SONDE_SETTLE=${SONDE_SETTLE:-1}
 KEEP=${KEEP:-0}
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d -t sonde-qbench-XXXXXX)}
 mkdir -p "$BENCH_DIR"
@@ -136,6 +140,30 @@ settle_prometheus() {
     log "prometheus: still compacting after $SETTLE_MAX_S s; measuring anyway"
 }
 
+# sonde flushes and compacts its RocksDB families in the background after a
+# load, as Prometheus compacts its head: wait (bounded) until the process is
+# idle (under 5% of a CPU over 3 s, twice in a row) so that this work does not
+# run during the timed queries either. SONDE_SETTLE=0 skips it (the 2 s sleep
+# of earlier runs).
+settle_sonde() {
+    local pid=$1 a b i quiet=0
+    for ((i = 0; i < SETTLE_MAX_S; i += 3)); do
+        a=$(cpu_s "$pid")
+        sleep 3
+        b=$(cpu_s "$pid")
+        if awk -v a="$a" -v b="$b" 'BEGIN {exit !(b - a < 0.15)}'; then
+            quiet=$((quiet + 1))
+            if ((quiet >= 2)); then
+                log "sonde: settled after $((i + 3)) s"
+                return 0
+            fi
+        else
+            quiet=0
+        fi
+    done
+    log "sonde: still busy after $SETTLE_MAX_S s; measuring anyway"
+}
+
 run_peer() {
     local name=$1 port dir pid ready_url write_url logf base nocache=()
     port=$(free_port)
@@ -178,6 +206,7 @@ run_peer() {
     case $name in
     victoria-metrics) curl -s --max-time 300 "$base/internal/force_flush" >/dev/null; sleep 2 ;;
     prometheus) settle_prometheus "$port" ;;
+    sonde) if [ "$SONDE_SETTLE" = 0 ]; then sleep 2; else settle_sonde "$pid"; fi ;;
     *) sleep 2 ;;
     esac
     R_HELD[$name]=$(curl -s --max-time 120 --data-urlencode 'query=count({job="node"})' \
