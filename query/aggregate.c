@@ -133,6 +133,21 @@ static bool agg_heap_less(double a, double b, bool top)
     return top ? a < b : a > b;
 }
 
+/* The chosen series of one step in result order: Prometheus' sort.Sort(sort.Reverse(heap)),
+ * an insertion sort (k is small). */
+static void agg_heap_sort(const query_value *in, size_t step, bool top, size_t *chosen,
+                          size_t nch)
+{
+    for (size_t a = 1; a < nch; a++)
+        for (size_t b = a; b > 0 && agg_heap_less(in->series[chosen[b - 1]].v[step],
+                                                  in->series[chosen[b]].v[step], top);
+             b--) {
+            size_t t = chosen[b];
+            chosen[b] = chosen[b - 1];
+            chosen[b - 1] = t;
+        }
+}
+
 #define AGG_HV(i) (in->series[h[(i)]].v[step])
 
 /* Go container/heap up() and down() over member indexes h[0..n). */
@@ -250,14 +265,7 @@ static sonde_status agg_topk_by_series(query_eval_ctx *c, const qgrid *g, const 
         }
         for (size_t step = 0; step < steps; step++) {
             size_t *chosen = heaps + step * kmax, nch = nchs[step];
-            for (size_t a = 1; a < nch; a++)
-                for (size_t b = a; b > 0 && agg_heap_less(in->series[chosen[b - 1]].v[step],
-                                                          in->series[chosen[b]].v[step], top);
-                     b--) {
-                    size_t t = chosen[b];
-                    chosen[b] = chosen[b - 1];
-                    chosen[b - 1] = t;
-                }
+            agg_heap_sort(in, step, top, chosen, nch);
             for (size_t m = 0; m < nch; m++) {
                 query_series *rs = &res->series[chosen[m]];
                 if (!rs->ok && (st = query_series_alloc(c, steps, rs)))
@@ -388,15 +396,7 @@ static sonde_status agg_select_k(query_eval_ctx *c, const query_node *n, const q
                             agg_heap_up(in, step, top, chosen, 0);
                     }
                 }
-                /* sort.Sort(sort.Reverse(heap)): insertion sort for k <= 12 */
-                for (size_t a = 1; a < nch; a++)
-                    for (size_t b = a; b > 0 && agg_heap_less(in->series[chosen[b - 1]].v[step],
-                                                              in->series[chosen[b]].v[step], top);
-                         b--) {
-                        size_t t = chosen[b];
-                        chosen[b] = chosen[b - 1];
-                        chosen[b - 1] = t;
-                    }
+                agg_heap_sort(in, step, top, chosen, nch);
             }
             for (size_t m = 0; m < nch; m++) {
                 const query_series *cs = &in->series[chosen[m]];
