@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "status.h"
+
 typedef struct arena arena;
 
 /* block_size: size of each malloc'd block (larger requests get their own block).
@@ -46,6 +48,12 @@ size_t arena_cap(const arena *a);
  * when malloc failed. Only meaningful after a refusal; successful
  * allocations leave it alone; arena_reset() clears it. */
 bool arena_cap_hit(const arena *a);
+/* The status for a refused allocation: SONDE_ERR_LIMIT for the cap, SONDE_ERR_NOMEM for
+ * malloc (see arena_cap_hit). */
+static inline sonde_status arena_refusal(const arena *a)
+{
+    return arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
+}
 
 /* A bump allocator over an arena for libraries that make many small
  * allocations (protobuf-c makes one per message, string and repeated array):

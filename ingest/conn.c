@@ -215,16 +215,7 @@ static void conn_h1_pump(ingest_conn *c)
         return;
     if (c->peer_eof && !c->h1_busy)
         c->close_after_send = true; /* nothing more can complete */
-    /* compact what the parser consumed */
-    if (c->in_off == c->in.len) {
-        buf_reset(&c->in);
-        c->in_off = 0;
-    } else if (c->in_off > 0) {
-        memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
-        c->in.len -= c->in_off;
-        c->in.data[c->in.len] = '\0';
-        c->in_off = 0;
-    }
+    ingest_conn_compact_input(c); /* drop what the parser consumed */
     if (!c->h1_busy && !c->req_started && conn_pending_in(c) > 0) {
         c->req_started = true; /* pipelined bytes: the next request's clock starts */
         c->hdr_start_ms = c->net->now_ms;
@@ -258,6 +249,19 @@ static void conn_start_h2(ingest_conn *c)
     if (rc != 0)
         c->close_after_send = true;
     ingest_conn_flush(c);
+}
+
+void ingest_conn_compact_input(ingest_conn *c)
+{
+    if (c->in_off == c->in.len) {
+        buf_reset(&c->in);
+        c->in_off = 0;
+    } else if (c->in_off > 0) {
+        memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
+        c->in.len -= c->in_off;
+        c->in.data[c->in.len] = '\0';
+        c->in_off = 0;
+    }
 }
 
 void ingest_conn_on_data(ingest_conn *c, const char *data, size_t len)

@@ -26,7 +26,7 @@ sonde_status ingest_logrows_add(ingest_logrows *lr, const sonde_label *stream, u
         ingest_logrow *nr =
             arena_realloc(lr->a, lr->rows, lr->cap * sizeof *nr, nc * sizeof *nr);
         if (!nr)
-            return arena_cap_hit(lr->a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
+            return arena_refusal(lr->a);
         lr->rows = nr;
         lr->cap = nc;
     }
@@ -138,7 +138,7 @@ static sonde_status record_strip(arena *a, const uint8_t *v, size_t len, bool bo
     static const uint32_t path[] = {2, 2}; /* scope_logs, log_records */
     uint8_t *o = arena_alloc(a, len + 32);
     if (!o)
-        return arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
+        return arena_refusal(a);
     size_t n = pb_strip(v, v + len, path, 2, (1u << 1) | (body ? 1u << 5 : 0), (uint64_t)ts, o);
     if (n == SIZE_MAX)
         return SONDE_ERR_INVALID;

@@ -138,6 +138,8 @@ struct ingest_net {
 ingest_conn *ingest_conn_create(ingest_net *n, int fd, uint32_t slot, uint32_t gen);
 void ingest_conn_destroy(ingest_conn *c);
 void ingest_conn_on_data(ingest_conn *c, const char *data, size_t len);
+/* Drops the input bytes before c->in_off (the ones a parser consumed). */
+void ingest_conn_compact_input(ingest_conn *c);
 void ingest_conn_on_sent(ingest_conn *c, int res);
 void ingest_conn_on_eof(ingest_conn *c);
 void ingest_conn_deliver(ingest_conn *c, ingest_req *r);

@@ -475,19 +475,6 @@ void ingest_ws_conn_destroy(ingest_ws_conn *w)
     free(w);
 }
 
-static void ws_compact_input(ingest_conn *c)
-{
-    if (c->in_off == c->in.len) {
-        buf_reset(&c->in);
-        c->in_off = 0;
-    } else if (c->in_off > 0) {
-        memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
-        c->in.len -= c->in_off;
-        c->in.data[c->in.len] = '\0';
-        c->in_off = 0;
-    }
-}
-
 void ingest_ws_on_input(ingest_conn *c)
 {
     ingest_ws_conn *w = c->ws;
@@ -529,7 +516,7 @@ void ingest_ws_on_input(ingest_conn *c)
         buf_reset(&c->in);
         c->in_off = 0;
     } else {
-        ws_compact_input(c);
+        ingest_conn_compact_input(c);
     }
     bool pause = w->close_sent || w->blocked || c->in.len > WS_IN_HIGH;
     if (pause && !c->recv_paused) {

@@ -1604,7 +1604,7 @@ sonde_status logql_parse(arena *a, const char *q, size_t n, logql_node **out,
     if (root && !p.failed && p.tok.t != LQT_EOF)
         unexpected(&p, NULL);
     if (p.nomem)
-        return arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
+        return arena_refusal(a);
     if (p.failed || !root)
         return SONDE_ERR_INVALID;
     *out = root;
@@ -1622,7 +1622,7 @@ sonde_status logql_parse_selector(arena *a, const char *q, size_t n, logql_match
     if (!p.failed && p.tok.t != LQT_EOF)
         unexpected(&p, NULL);
     if (p.nomem)
-        return arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
+        return arena_refusal(a);
     if (p.failed)
         return SONDE_ERR_INVALID;
     *m = lg.matchers;

@@ -248,7 +248,7 @@ static sonde_status store_streams(void *ctx, const storage_matcher *m, size_t nm
         return st;
     logql_stream_ref *r = arena_alloc(a, (*n ? *n : 1) * sizeof *r);
     if (!r)
-        return arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
+        return arena_refusal(a);
     for (size_t i = 0; i < *n; i++)
         r[i] = (logql_stream_ref){ls[i].id, ls[i].labels, ls[i].nlabels};
     *out = r;

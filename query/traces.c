@@ -96,7 +96,7 @@ static sonde_status encode_protobuf(buf *b, const traces_data *td, arena *a)
     size_t n = protobuf_c_message_get_packed_size(&td->base);
     uint8_t *p = arena_alloc(a, n ? n : 1);
     if (!p)
-        return arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
+        return arena_refusal(a);
     protobuf_c_message_pack(&td->base, p);
     return buf_append(b, p, n);
 }

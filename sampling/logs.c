@@ -306,7 +306,7 @@ sonde_status sampling_logs_template(sampling_logs *sl, const char *tenant, uint6
         size_t l = strlen(tx);
         char *c = arena_strndup(a, tx, l);
         if (!c) {
-            s = arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
+            s = arena_refusal(a);
         } else {
             *text = c;
             *len = l;
@@ -388,11 +388,6 @@ static int ckey_cmp(const void *x, const void *y)
     return (a->bucket > b->bucket) - (a->bucket < b->bucket);
 }
 
-static sonde_status arena_status(arena *a)
-{
-    return arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
-}
-
 /* Labels of a count series: the stream's, __name__ and the template id, sorted by name
  * (a stream label named like the template label is replaced). */
 static sonde_status count_series(arena *a, const sampling_log_line *l, const char *metric,
@@ -400,7 +395,7 @@ static sonde_status count_series(arena *a, const sampling_log_line *l, const cha
 {
     sonde_label *lab = arena_alloc(a, (l->nlabels + 2) * sizeof *lab);
     if (!lab)
-        return arena_status(a);
+        return arena_refusal(a);
     uint32_t n = 0;
     static const char tl[] = SAMPLING_TEMPLATE_LABEL;
     /* the series outlive the request: the stream's strings are copied into a */
@@ -409,7 +404,7 @@ static sonde_status count_series(arena *a, const sampling_log_line *l, const cha
         bytes += l->stream[i].name_len + l->stream[i].value_len;
     char *str = arena_alloc(a, bytes ? bytes : 1);
     if (!str)
-        return arena_status(a);
+        return arena_refusal(a);
     for (uint32_t i = 0; i < l->nlabels; i++) {
         const sonde_label *s = &l->stream[i];
         if ((s->name_len == sizeof tl - 1 && memcmp(s->name, tl, sizeof tl - 1) == 0) ||
@@ -498,7 +493,7 @@ static sonde_status count_series_all(logs_tenant *t, ckey *keys, size_t kcap, si
     qsort(keys, w, sizeof *keys, ckey_cmp);
     out->series = arena_alloc(a, (nkeys ? nkeys : 1) * 2 * sizeof *out->series);
     if (!out->series)
-        return arena_status(a);
+        return arena_refusal(a);
     for (size_t j = 0; j < w; j++) {
         const ckey *k = &keys[j];
         char tid[24];
@@ -506,7 +501,7 @@ static sonde_status count_series_all(logs_tenant *t, ckey *keys, size_t kcap, si
         char *tc = arena_strndup(a, tid, (size_t)tl);
         sonde_sample *sm = arena_alloc(a, 2 * sizeof *sm);
         if (!tc || !sm)
-            return arena_status(a);
+            return arena_refusal(a);
         int64_t ts = k->max_ts_ns > 0 ? k->max_ts_ns / 1000000 : now_ms;
         if (ts > now_ms || ts <= 0)
             ts = now_ms;
@@ -547,7 +542,7 @@ sonde_status sampling_logs_process(sampling_logs *sl, const char *tenant,
         kcap *= 2;
     ckey *keys = arena_calloc(a, kcap, sizeof *keys);
     if (!out->decisions || !keys)
-        return arena_status(a);
+        return arena_refusal(a);
     size_t nkeys = 0, vcap = 0;
     logs_tenant *t = tenant_get(sl, tenant, true);
     sonde_status s = SONDE_OK;
@@ -582,7 +577,7 @@ sonde_status sampling_logs_process(sampling_logs *sl, const char *tenant,
                         sampling_template_version *nv = arena_realloc(
                             a, out->versions, vcap * sizeof *nv, nc * sizeof *nv);
                         if (!nv) {
-                            s = arena_status(a);
+                            s = arena_refusal(a);
                             break;
                         }
                         out->versions = nv;
@@ -590,7 +585,7 @@ sonde_status sampling_logs_process(sampling_logs *sl, const char *tenant,
                     }
                     char *tx = arena_strndup(a, r.template_text, r.template_len);
                     if (!tx) {
-                        s = arena_status(a);
+                        s = arena_refusal(a);
                         break;
                     }
                     out->versions[out->nversions++] =
@@ -615,7 +610,7 @@ sonde_status sampling_logs_process(sampling_logs *sl, const char *tenant,
                 /* the text is valid until the miner changes: encode now */
                 uint8_t *vb = arena_alloc(a, sampling_template_split_cap(l->len, tmpl_len));
                 if (!vb) {
-                    s = arena_status(a);
+                    s = arena_refusal(a);
                     break;
                 }
                 size_t vl = sampling_template_split(tmpl, tmpl_len, l->line, l->len, vb);
@@ -772,14 +767,14 @@ sonde_status sampling_counts_decode(arena *a, const void *data, size_t len, sond
         return SONDE_ERR_INVALID;
     sonde_series *s = arena_calloc(a, ns ? ns : 1, sizeof *s);
     if (!s)
-        return arena_status(a);
+        return arena_refusal(a);
     for (size_t i = 0; i < ns; i++) {
         uint64_t nl, nsm;
         if (!get_varint(&r, &nl) || nl > (uint64_t)(r.end - r.p) / 2 || nl > UINT32_MAX)
             return SONDE_ERR_INVALID;
         sonde_label *lab = arena_alloc(a, (nl ? nl : 1) * sizeof *lab);
         if (!lab)
-            return arena_status(a);
+            return arena_refusal(a);
         for (uint64_t j = 0; j < nl; j++)
             if (!get_bytes(&r, &lab[j].name, &lab[j].name_len) ||
                 !get_bytes(&r, &lab[j].value, &lab[j].value_len))
@@ -788,7 +783,7 @@ sonde_status sampling_counts_decode(arena *a, const void *data, size_t len, sond
             return SONDE_ERR_INVALID;
         sonde_sample *sm = arena_alloc(a, (nsm ? nsm : 1) * sizeof *sm);
         if (!sm)
-            return arena_status(a);
+            return arena_refusal(a);
         for (uint64_t j = 0; j < nsm; j++) {
             uint64_t zz;
             if (!get_varint(&r, &zz) || r.end - r.p < 8)

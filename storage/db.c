@@ -242,3 +242,14 @@ sonde_status storage_db_write(storage *st, rocksdb_writebatch_t *wb, bool sync)
     }
     return SONDE_OK;
 }
+
+sonde_status storage_iter_status(rocksdb_iterator_t *it, const char *what)
+{
+    char *e = NULL;
+    rocksdb_iter_get_error(it, &e);
+    if (!e)
+        return SONDE_OK;
+    log_error("storage.iter_error", "step=%s err=\"%s\"", what, e);
+    free(e);
+    return SONDE_ERR_STORAGE;
+}

@@ -192,12 +192,7 @@ static uint8_t *dict_read(storage *st, const char *tenant, size_t tlen, uint64_t
             }
         }
     }
-    char *e = NULL;
-    rocksdb_iter_get_error(it, &e);
-    if (e) {
-        log_error("storage.logdict_read", "err=\"%s\"", e);
-        free(e);
-    }
+    (void)storage_iter_status(it, "log_dicts"); /* logged; read as no dictionary */
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
     return out;

@@ -25,22 +25,6 @@
 #include "../core/varint.h"
 #include "storage_internal.h"
 
-static sonde_status logs_arena_status(arena *a)
-{
-    return arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
-}
-
-static sonde_status logs_iter_status(rocksdb_iterator_t *it, const char *what)
-{
-    char *e = NULL;
-    rocksdb_iter_get_error(it, &e);
-    if (!e)
-        return SONDE_OK;
-    log_error("storage.logs_read", "step=%s err=\"%s\"", what, e);
-    free(e);
-    return SONDE_ERR_STORAGE;
-}
-
 static bool logs_matches(const storage_matcher *m, const sonde_label *l, uint32_t n)
 {
     const sonde_label *x = series_labels_get(l, n, m->name, m->name_len);
@@ -87,7 +71,7 @@ sonde_status storage_log_streams(storage *st, const char *tenant, const storage_
         const char *v = rocksdb_iter_value(it, &vl);
         char *enc = arena_alloc(a, vl ? vl : 1);
         if (!enc) {
-            s = logs_arena_status(a);
+            s = arena_refusal(a);
             break;
         }
         if (vl)
@@ -98,7 +82,7 @@ sonde_status storage_log_streams(storage *st, const char *tenant, const storage_
         if (ds == SONDE_ERR_INVALID)
             continue; /* a damaged entry hides one stream, not the tenant */
         if (ds != SONDE_OK) {
-            s = logs_arena_status(a);
+            s = arena_refusal(a);
             break;
         }
         bool ok = true;
@@ -110,7 +94,7 @@ sonde_status storage_log_streams(storage *st, const char *tenant, const storage_
             size_t nc = cap ? cap * 2 : 16;
             storage_log_stream *nr = arena_realloc(a, res, cap * sizeof *nr, nc * sizeof *nr);
             if (!nr) {
-                s = logs_arena_status(a);
+                s = arena_refusal(a);
                 break;
             }
             res = nr;
@@ -120,7 +104,7 @@ sonde_status storage_log_streams(storage *st, const char *tenant, const storage_
         (*n)++;
     }
     if (s == SONDE_OK)
-        s = logs_iter_status(it, "log_streams");
+        s = storage_iter_status(it, "log_streams");
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
     if (s != SONDE_OK) {
@@ -534,7 +518,7 @@ sonde_status storage_log_iter_next(storage_log_iter *it, int64_t *ts_ns, const v
                 rocksdb_iter_next(it->it);
         }
         if (it->nheap == 0) {
-            sonde_status s = logs_iter_status(it->it, "logs");
+            sonde_status s = storage_iter_status(it->it, "logs");
             if (s != SONDE_OK || it->day == it->day_end) {
                 it->done = true;
                 return s != SONDE_OK ? s : SONDE_ERR_NOT_FOUND;

@@ -29,11 +29,6 @@
 
 #define ROWS_ARENA_BLOCK (64u << 10)
 
-static sonde_status rows_arena_status(arena *a)
-{
-    return arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
-}
-
 static sonde_status rows_reserve(storage_rows *r)
 {
     if (!r->a && !(r->a = arena_create(ROWS_ARENA_BLOCK, 0)))
@@ -419,34 +414,23 @@ static sonde_status trace_out_add(trace_out *o, const char *v, size_t len)
         size_t nc = o->cap ? o->cap * 2 : 32;
         const void **nv = arena_realloc(o->a, o->values, o->cap * sizeof *nv, nc * sizeof *nv);
         if (!nv)
-            return rows_arena_status(o->a);
+            return arena_refusal(o->a);
         o->values = nv;
         size_t *nl = arena_realloc(o->a, o->lens, o->cap * sizeof *nl, nc * sizeof *nl);
         if (!nl)
-            return rows_arena_status(o->a);
+            return arena_refusal(o->a);
         o->lens = nl;
         o->cap = nc;
     }
     void *c = arena_alloc(o->a, len);
     if (!c)
-        return rows_arena_status(o->a);
+        return arena_refusal(o->a);
     if (len)
         memcpy(c, v, len);
     o->values[o->n] = c;
     o->lens[o->n] = len;
     o->n++;
     return SONDE_OK;
-}
-
-static sonde_status iter_status(rocksdb_iterator_t *it, const char *what)
-{
-    char *e = NULL;
-    rocksdb_iter_get_error(it, &e);
-    if (!e)
-        return SONDE_OK;
-    log_error("storage.rows_read", "step=%s err=\"%s\"", what, e);
-    free(e);
-    return SONDE_ERR_STORAGE;
 }
 
 sonde_status storage_trace_read(storage *st, const char *tenant, const uint8_t trace_id[16],
@@ -487,7 +471,7 @@ sonde_status storage_trace_read(storage *st, const char *tenant, const uint8_t t
         if (ndays == dcap) {
             uint32_t *nd = arena_alloc(a, dcap * 2 * sizeof *nd);
             if (!nd) {
-                s = rows_arena_status(a);
+                s = arena_refusal(a);
                 break;
             }
             memcpy(nd, days, ndays * sizeof *nd);
@@ -497,7 +481,7 @@ sonde_status storage_trace_read(storage *st, const char *tenant, const uint8_t t
         days[ndays++] = storage_key_get_be32(k + plen);
     }
     if (s == SONDE_OK)
-        s = iter_status(it, "trace_index");
+        s = storage_iter_status(it, "trace_index");
     rocksdb_iter_destroy(it);
 
     for (size_t d = 0; d < ndays && s == SONDE_OK; d++) {
@@ -518,7 +502,7 @@ sonde_status storage_trace_read(storage *st, const char *tenant, const uint8_t t
                 break;
         }
         if (s == SONDE_OK)
-            s = iter_status(it, "spans");
+            s = storage_iter_status(it, "spans");
         rocksdb_iter_destroy(it);
     }
     rocksdb_readoptions_destroy(ro);
@@ -553,7 +537,7 @@ sonde_status storage_templates_scan(storage *st, storage_template_fn fn, void *c
         if (!fn(ctx, tenant, storage_key_get_be64(z + 1), storage_key_get_be32(z + 9), v, vl))
             break;
     }
-    sonde_status s = iter_status(it, "templates");
+    sonde_status s = storage_iter_status(it, "templates");
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
     return s;
@@ -582,7 +566,7 @@ sonde_status storage_template_get(storage *st, const char *tenant, uint64_t temp
             const char *v = rocksdb_iter_value(it, &vl);
             char *c = arena_alloc(a, vl + 1);
             if (!c) {
-                s = rows_arena_status(a);
+                s = arena_refusal(a);
             } else {
                 if (vl)
                     memcpy(c, v, vl);
@@ -596,7 +580,7 @@ sonde_status storage_template_get(storage *st, const char *tenant, uint64_t temp
         }
     }
     if (s == SONDE_ERR_NOT_FOUND) {
-        sonde_status e = iter_status(it, "template");
+        sonde_status e = storage_iter_status(it, "template");
         if (e != SONDE_OK)
             s = e;
     }
@@ -649,7 +633,7 @@ sonde_status storage_logs_retention_run(storage *st, int64_t now_ms, uint32_t *d
         next[tl] = 1;
         rocksdb_iter_seek(it, (const char *)next, tl + 1);
     }
-    sonde_status s = iter_status(it, "retention");
+    sonde_status s = storage_iter_status(it, "retention");
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
     if (s == SONDE_OK && tenants)

@@ -459,6 +459,9 @@ sonde_status storage_db_meta_get_u64(storage *st, const char *key, uint64_t *out
 void storage_db_meta_put_u64(rocksdb_writebatch_t *wb, storage *st, const char *key, uint64_t v);
 /* Writes wb; logs and returns SONDE_ERR_STORAGE on failure. */
 sonde_status storage_db_write(storage *st, rocksdb_writebatch_t *wb, bool sync);
+/* SONDE_OK, or (logged as storage.iter_error with `what`) SONDE_ERR_STORAGE when the
+ * iterator hit an error. */
+sonde_status storage_iter_status(rocksdb_iterator_t *it, const char *what);
 
 /* load.c: series index + last chunks, at open (single-threaded). */
 sonde_status storage_load_series(storage *st);

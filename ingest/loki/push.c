@@ -43,11 +43,6 @@ static sonde_status loki_err(char *err, size_t errlen, sonde_status st, const ch
     return st;
 }
 
-static sonde_status loki_arena_status(arena *a)
-{
-    return arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
-}
-
 /* Appends a refusal reason to out->msg (the first few fit; the count says
  * how many there were). */
 static void loki_note(loki_push *out, size_t n, const char *fmt, ...)
@@ -235,7 +230,7 @@ sonde_status loki_labels_parse(arena *a, const char *s, size_t n, sonde_label **
     size_t cap = n / 4 + 1;
     sonde_label *l = arena_alloc(a, cap * sizeof *l);
     if (!l)
-        return loki_arena_status(a);
+        return arena_refusal(a);
     uint32_t k = 0;
     SKIP_WS();
     while (i < n && s[i] != '}') {
@@ -248,7 +243,7 @@ sonde_status loki_labels_parse(arena *a, const char *s, size_t n, sonde_label **
                             b);
         const char *name = arena_strndup(a, s + b, i - b);
         if (!name)
-            return loki_arena_status(a);
+            return arena_refusal(a);
         uint32_t nlen = (uint32_t)(i - b);
         SKIP_WS();
         if (i >= n || s[i] != '=')
@@ -376,7 +371,7 @@ static sonde_status loki_json_labels(arena *a, const json_value *obj, const loki
         return loki_err(err, errlen, SONDE_ERR_LIMIT, "%s: more than 4096 labels", what);
     sonde_label *l = arena_alloc(a, (obj->n ? obj->n : 1) * sizeof *l);
     if (!l)
-        return loki_arena_status(a);
+        return arena_refusal(a);
     uint32_t k = 0;
     for (const json_value *m = obj->child; m; m = m->next) {
         if (m->type != JSON_STRING)
@@ -411,7 +406,7 @@ sonde_status loki_push_decode_json(arena *a, const uint8_t *body, size_t len,
         return loki_err(err, errlen, SONDE_ERR_INVALID, "streams: expected an array");
     out->streams = arena_alloc(a, (streams->n ? streams->n : 1) * sizeof *out->streams);
     if (!out->streams)
-        return loki_arena_status(a);
+        return arena_refusal(a);
     size_t si = 0;
     for (const json_value *sv = streams->child; sv; sv = sv->next, si++) {
         char what[48];
@@ -431,7 +426,7 @@ sonde_status loki_push_decode_json(arena *a, const uint8_t *body, size_t len,
             return loki_err(err, errlen, SONDE_ERR_INVALID, "%s.values: expected an array", what);
         ls->entries = arena_alloc(a, (vals->n ? vals->n : 1) * sizeof *ls->entries);
         if (!ls->entries)
-            return loki_arena_status(a);
+            return arena_refusal(a);
         size_t vi = 0;
         for (const json_value *ev = vals->child; ev; ev = ev->next, vi++) {
             if (ev->type != JSON_ARRAY || ev->n < 2 || ev->n > 3)
@@ -501,7 +496,7 @@ sonde_status loki_push_decode_proto(arena *a, const uint8_t *body, size_t len,
     }
     out->streams = arena_alloc(a, (rq->n_streams ? rq->n_streams : 1) * sizeof *out->streams);
     if (!out->streams)
-        return loki_arena_status(a);
+        return arena_refusal(a);
     for (size_t i = 0; i < rq->n_streams; i++) {
         const Logproto__StreamAdapter *sa = rq->streams[i];
         loki_stream *ls = &out->streams[out->nstreams];
@@ -521,7 +516,7 @@ sonde_status loki_push_decode_proto(arena *a, const uint8_t *body, size_t len,
         }
         ls->entries = arena_alloc(a, (sa->n_entries ? sa->n_entries : 1) * sizeof *ls->entries);
         if (!ls->entries)
-            return loki_arena_status(a);
+            return arena_refusal(a);
         for (size_t k = 0; k < sa->n_entries; k++) {
             const Logproto__EntryAdapter *ea = sa->entries[k];
             loki_entry *e = &ls->entries[ls->nentries++];
@@ -536,7 +531,7 @@ sonde_status loki_push_decode_proto(arena *a, const uint8_t *body, size_t len,
             if (ea->n_structuredmetadata) {
                 e->meta = arena_alloc(a, ea->n_structuredmetadata * sizeof *e->meta);
                 if (!e->meta)
-                    return loki_arena_status(a);
+                    return arena_refusal(a);
                 for (size_t m = 0; m < ea->n_structuredmetadata; m++) {
                     const Logproto__LabelPairAdapter *lp = ea->structuredmetadata[m];
                     size_t nl = strlen(lp->name), vl = strlen(lp->value);
@@ -604,7 +599,7 @@ sonde_status loki_entry_pack(arena *a, const loki_entry *e, uint8_t **out, size_
     size_t total = loki_ld_size(scope); /* ResourceLogs.scope_logs, 2 */
     uint8_t *buf = arena_alloc(a, total);
     if (!buf)
-        return loki_arena_status(a);
+        return arena_refusal(a);
     uint8_t *p = loki_put_ld(buf, 0x12, scope);
     p = loki_put_ld(p, 0x12, rec);
     *p++ = 0x09;

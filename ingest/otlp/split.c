@@ -66,11 +66,6 @@ const size_t otlp_logs_index_nattrs = sizeof otlp_logs_index_attrs / sizeof *otl
 
 #define SPLIT_MAX_LEVEL_HDR 11 /* tag + 10-byte varint */
 
-static sonde_status arena_refusal(arena *a)
-{
-    return arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
-}
-
 static size_t varint_len(uint64_t v)
 {
     size_t n = 1;
@@ -383,7 +378,7 @@ static sonde_status log_line(arena *a, const log_record *lr, otlp_log_info *info
             info->line = c;
             info->line_len = tmp.len;
         } else {
-            st = arena_cap_hit(a) ? SONDE_ERR_LIMIT : SONDE_ERR_NOMEM;
+            st = arena_refusal(a);
         }
     } else if (st == SONDE_ERR_INVALID || st == SONDE_ERR_LIMIT) {
         st = SONDE_OK; /* no text: mined as an empty line */
