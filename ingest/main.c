@@ -133,17 +133,49 @@ static sonde_status main_replay_decode(void *arg, storage_batch_kind kind, const
     return SONDE_OK;
 }
 
+/* Template restore: versions come in key order (tenant, id, version ascending); only the
+ * latest of each id is put back into the miner. */
+typedef struct restore_ctx {
+    sampling_logs *sl;
+    size_t n, failed;
+    bool pending;
+    char tenant[256];
+    uint64_t id;
+    uint32_t version;
+    buf text;
+} restore_ctx;
+
+static void main_restore_flush(restore_ctx *r)
+{
+    if (!r->pending)
+        return;
+    r->pending = false;
+    sonde_status s = sampling_logs_restore(r->sl, r->tenant, r->id, r->version,
+                                           r->text.data ? r->text.data : "", r->text.len);
+    if (s == SONDE_OK) {
+        r->n++;
+    } else {
+        r->failed++;
+        log_warn("ingest.template_restore_failed", "tenant=%s id=%llu status=%s", r->tenant,
+                 (unsigned long long)r->id, sonde_status_name(s));
+    }
+}
+
 static bool main_restore_template(void *arg, const char *tenant, uint64_t id, uint32_t version,
                                   const char *text, size_t len)
 {
-    size_t *n = ((size_t **)arg)[1];
-    sonde_status s = sampling_logs_restore(((sampling_logs **)arg)[0], tenant, id, version, text,
-                                           len);
-    if (s == SONDE_OK)
-        (*n)++;
-    else
-        log_warn("ingest.template_restore_failed", "tenant=%s id=%llu status=%s", tenant,
-                 (unsigned long long)id, sonde_status_name(s));
+    restore_ctx *r = arg;
+    if (r->pending && (r->id != id || strcmp(r->tenant, tenant) != 0))
+        main_restore_flush(r);
+    snprintf(r->tenant, sizeof r->tenant, "%s", tenant);
+    r->id = id;
+    r->version = version;
+    buf_reset(&r->text);
+    if (buf_append(&r->text, text, len) != SONDE_OK) {
+        r->failed++;
+        return true; /* that template is not restored; the others are */
+    }
+    r->pending = true;
     return true;
 }
 
@@ -166,16 +198,19 @@ static sonde_status main_logs_open(const ingest_config *cfg, storage *st, sampli
     sonde_status s = sampling_logs_create(&lc, out, err, errlen);
     if (s != SONDE_OK)
         return s;
-    size_t n = 0;
-    void *arg[2] = {*out, &n};
+    restore_ctx r = {.sl = *out};
+    buf_init(&r.text, 0);
     int64_t t0 = time_mono_ns();
-    s = storage_templates_scan(st, main_restore_template, arg);
+    s = storage_templates_scan(st, main_restore_template, &r);
+    if (s == SONDE_OK)
+        main_restore_flush(&r);
+    buf_fini(&r.text);
     if (s != SONDE_OK) {
         snprintf(err, errlen, "cannot read the stored log templates (%s)", sonde_status_name(s));
         return s;
     }
-    log_info("ingest.templates_restored", "versions=%zu ms=%lld sampling=%d", n,
-             (long long)((time_mono_ns() - t0) / 1000000), cfg->logs_sampling);
+    log_info("ingest.templates_restored", "templates=%zu failed=%zu ms=%lld sampling=%d", r.n,
+             r.failed, (long long)((time_mono_ns() - t0) / 1000000), cfg->logs_sampling);
     return SONDE_OK;
 }
 
