@@ -514,64 +514,6 @@ static void finish_body(const opts *o, buf *pb, body *out, uint32_t nitems)
 
 /* ---------------------------------------------------------------- answers */
 
-static bool pb_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
-{
-    *v = 0;
-    for (int sh = 0; *i < n && sh < 64; sh += 7) {
-        uint8_t c = p[(*i)++];
-        *v |= (uint64_t)(c & 0x7f) << sh;
-        if (!(c & 0x80))
-            return true;
-    }
-    return false;
-}
-
-/* The first field `field` of wire type wt (0 or 2) in p[0..n). */
-static bool pb_find(const uint8_t *p, size_t n, uint32_t field, uint32_t wt, uint64_t *v,
-                    const uint8_t **sub, size_t *sublen)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint64_t key, x = 0;
-        if (!pb_varint(p, n, &i, &key))
-            return false;
-        uint32_t kwt = (uint32_t)(key & 7);
-        if ((kwt == 0 || kwt == 2) && !pb_varint(p, n, &i, &x))
-            return false;
-        if (kwt == 2 && x > n - i)
-            return false;
-        if ((uint32_t)(key >> 3) == field && kwt == wt) {
-            *v = x;
-            if (wt == 2) {
-                *sub = p + i;
-                *sublen = (size_t)x;
-            }
-            return true;
-        }
-        if (kwt == 2)
-            i += (size_t)x;
-        else if (kwt == 1)
-            i += 8;
-        else if (kwt == 5)
-            i += 4;
-        else if (kwt != 0)
-            return false;
-    }
-    return false;
-}
-
-/* OTLP: partial_success.rejected_log_records; 0 when absent. */
-static uint64_t otlp_refused(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    const uint8_t *ps = NULL;
-    size_t pslen = 0;
-    if (!pb_find(p, n, 1, 2, &v, &ps, &pslen))
-        return 0;
-    if (!pb_find(ps, pslen, 1, 0, &v, NULL, NULL))
-        return 0;
-    return v;
-}
 
 /* ---------------------------------------------------------------- sending */
 
@@ -603,7 +545,7 @@ static void *conn_run(void *arg)
             hl = (int)lg_http_header(hdr, sizeof hdr, &o->lg.url, path, tenant, bd->len);
         }
         if (!lg_http_post(c, &o->lg.url, hdr, (size_t)hl, bd->data, bd->len, bd->nitems,
-                          o->proto == P_OTLP ? otlp_refused : NULL, o->lg.max_retries, &w->st))
+                          o->proto == P_OTLP ? lg_otlp_rejected : NULL, o->lg.max_retries, &w->st))
             break;
     }
     lg_conn_destroy(c);

@@ -959,69 +959,6 @@ static void build_lane(const opts *o, lane *ln, long lane_idx, long nlanes, long
     free(pb.p);
 }
 
-/* Protobuf reading, just enough for an Export*ServiceResponse. */
-static bool pb_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
-{
-    *v = 0;
-    for (int sh = 0; *i < n && sh < 64; sh += 7) {
-        uint8_t c = p[(*i)++];
-        *v |= (uint64_t)(c & 0x7f) << sh;
-        if (!(c & 0x80))
-            return true;
-    }
-    return false;
-}
-
-/* The first field `field` of wire type `wt` (0 or 2) in p[0..n): its value
- * (wt 0) or its bytes (wt 2). */
-static bool pb_find(const uint8_t *p, size_t n, uint32_t field, uint32_t wt, uint64_t *v,
-                    const uint8_t **sub, size_t *sublen)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint64_t key, x = 0;
-        if (!pb_varint(p, n, &i, &key))
-            return false;
-        uint32_t kwt = (uint32_t)(key & 7);
-        if (kwt == 0 || kwt == 2) {
-            if (!pb_varint(p, n, &i, &x))
-                return false;
-        }
-        if (kwt == 2 && x > n - i)
-            return false;
-        if ((uint32_t)(key >> 3) == field && kwt == wt) {
-            *v = x;
-            if (wt == 2) {
-                *sub = p + i;
-                *sublen = (size_t)x;
-            }
-            return true;
-        }
-        if (kwt == 2)
-            i += (size_t)x;
-        else if (kwt == 1)
-            i += 8;
-        else if (kwt == 5)
-            i += 4;
-        else if (kwt != 0)
-            return false;
-    }
-    return false;
-}
-
-/* partial_success.rejected_{spans,data_points,log_records}: field 1 of
- * field 1 of the response; 0 when absent. */
-static uint64_t partial_rejected(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    const uint8_t *ps = NULL;
-    size_t pslen = 0;
-    if (!pb_find(p, n, 1, 2, &v, &ps, &pslen))
-        return 0;
-    if (!pb_find(ps, pslen, 1, 0, &v, NULL, NULL))
-        return 0;
-    return v;
-}
 
 static void http_run(conn_work *w)
 {
@@ -1034,7 +971,7 @@ static void http_run(conn_work *w)
     for (size_t b = 0; b < ln->nbodies; b++) {
         body *bd = &ln->bodies[b];
         size_t hl = lg_http_header(hdr, sizeof hdr, &o->lg.url, path, extra, bd->len);
-        if (!lg_http_post(c, &o->lg.url, hdr, hl, bd->data, bd->len, bd->nitems, partial_rejected,
+        if (!lg_http_post(c, &o->lg.url, hdr, hl, bd->data, bd->len, bd->nitems, lg_otlp_rejected,
                           o->lg.max_retries, &w->st))
             break;
         ln->next = b + 1;
@@ -1191,7 +1128,7 @@ static void grpc_complete(conn_work *w, lane *ln, bool conn_lost)
                           (size_t)ln->resp[3] << 8 | ln->resp[4];
             if (mlen > ln->resp_len - 5)
                 mlen = ln->resp_len - 5;
-            rej = partial_rejected(ln->resp + 5, mlen);
+            rej = lg_otlp_rejected(ln->resp + 5, mlen);
         }
         lg_stats_ack(&w->st, bd->nitems, rej);
         ln->next++;
