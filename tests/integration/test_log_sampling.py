@@ -23,6 +23,7 @@ import random
 import subprocess
 import sys
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sondelib as sl  # noqa: E402
@@ -185,6 +186,17 @@ def main():
         sl.check_eq(sum(pats.values()), total, "pattern counts add up to every line")
         rare_pats = [p for p in pats if p.startswith("rarekind ")]
         sl.check(len(rare_pats) >= 250, "rare patterns listed: %d" % len(rare_pats))
+        # bad requests get a clear 400, and the server keeps serving
+        for params, why in (({}, "query is required"),
+                            ({"query": SEL, "step": "-5s"}, "invalid step"),
+                            ({"query": "{job=", "step": "1m"}, "parse error"),
+                            ({"query": SEL, "start": str(start), "end": str(end), "step": "1ms"},
+                             "exceeded maximum resolution")):
+            st, _, body = sl.http_request(
+                "GET", base + "/loki/api/v1/patterns?" + urllib.parse.urlencode(params))
+            sl.check_eq(st, 400, "patterns %r" % params)
+            sl.check(why in body.decode(), "patterns %r says %r: %r" % (params, why, body[:200]))
+        loki(base, "patterns", {"query": SEL, "start": str(start), "end": str(end), "step": "1h"})
 
         # kill -9: the template id and the running count survive
         srv.kill9()
